@@ -1,0 +1,96 @@
+/** Character classes of the RFC 3261 §25.1 grammar, as lookup tables indexed by char code. */
+
+function table(chars: string, ranges: Array<[number, number]> = []): Uint8Array {
+  const t = new Uint8Array(256);
+  for (let i = 0; i < chars.length; i++) t[chars.charCodeAt(i)] = 1;
+  for (const [a, b] of ranges) for (let c = a; c <= b; c++) t[c] = 1;
+  return t;
+}
+
+const ALPHANUM: Array<[number, number]> = [
+  [0x30, 0x39],
+  [0x41, 0x5a],
+  [0x61, 0x7a],
+];
+
+/** token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~") */
+export const TOKEN = table("-.!%*_+`'~", ALPHANUM);
+
+/** word chars (Call-ID): token chars plus ( ) < > : \ " / [ ] ? { } */
+export const WORD = table('-.!%*_+`\'~()<>:\\"/[]?{}', ALPHANUM);
+
+/** Characters allowed in a host name, IPv4 address or the inside of an IPv6 reference. */
+export const HOST = table('-._', ALPHANUM);
+export const IPV6 = table(':.', [
+  [0x30, 0x39],
+  [0x41, 0x46],
+  [0x61, 0x66],
+]);
+
+/**
+ * Characters that may appear unescaped in a URI's user, password, parameters and headers
+ * (unreserved, escaped, and the part-specific reserved sets, RFC 3261 §25.1). Anything else,
+ * notably whitespace, `<`, `>`, `"` and control characters, makes a URI malformed.
+ */
+export const URIC = table("-_.!~*'()%&=+$,;?/:[]@", ALPHANUM);
+
+export const DIGIT = table('', [[0x30, 0x39]]);
+export const HEX = table('', [
+  [0x30, 0x39],
+  [0x41, 0x46],
+  [0x61, 0x66],
+]);
+
+export function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
+}
+
+/** True when every char of `s` (from `start` to `end`) is in `t`, and the range is non-empty. */
+export function allIn(t: Uint8Array, s: string, start = 0, end = s.length): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 255 || t[c] !== 1) return false;
+  }
+  return true;
+}
+
+/** Index of the first non-whitespace char at or after `i` (whitespace = SP, HT, CR, LF). */
+export function skipWs(s: string, i: number, end = s.length): number {
+  while (i < end && isWs(s.charCodeAt(i))) i++;
+  return i;
+}
+
+/** Index just past the last non-whitespace char before `end`. */
+export function trimEnd(s: string, start: number, end: number): number {
+  while (end > start && isWs(s.charCodeAt(end - 1))) end--;
+  return end;
+}
+
+/**
+ * Index just past the closing quote of the quoted-string starting at `i` (which must be `"`),
+ * honouring quoted-pair escapes (RFC 3261 §25.1); -1 when unterminated.
+ */
+export function endOfQuoted(s: string, i: number, end = s.length): number {
+  for (let j = i + 1; j < end; j++) {
+    const c = s.charCodeAt(j);
+    if (c === 0x5c) {
+      j++;
+      continue;
+    }
+    if (c === 0x22) return j + 1;
+  }
+  return -1;
+}
+
+/** Unquotes a quoted-string (with its quotes), removing quoted-pair backslashes. */
+export function unquote(s: string): string {
+  if (s.length < 2 || s.charCodeAt(0) !== 0x22) return s;
+  const inner = s.slice(1, -1);
+  return inner.indexOf('\\') < 0 ? inner : inner.replace(/\\([\s\S])/g, '$1');
+}
+
+/** Quotes a string as a quoted-string, escaping `"` and `\`. */
+export function quote(s: string): string {
+  return `"${s.replace(/(["\\])/g, '\\$1')}"`;
+}

@@ -1,0 +1,103 @@
+import { SipParseError } from './errors.js';
+import { DIGIT, HOST, IPV6, TOKEN, isWs, skipWs, trimEnd } from './chars.js';
+import { Params, parseHeaderParams } from './params.js';
+
+/** The magic cookie that marks an RFC 3261 branch (§8.1.1.7). */
+export const BRANCH_COOKIE = 'z9hG4bK';
+
+/** One Via value (RFC 3261 §20.42): `SIP/2.0/UDP host:port;branch=...;received=...;rport=...`. */
+export class Via {
+  constructor(
+    public transport: string,
+    public host: string,
+    public port: number | null = null,
+    public params: Params = new Params(),
+    public protocol = 'SIP/2.0',
+  ) {}
+
+  get branch(): string | undefined {
+    return this.params.get('branch') ?? undefined;
+  }
+
+  /** True when the branch carries the RFC 3261 magic cookie (otherwise RFC 2543 matching applies). */
+  get isRfc3261Branch(): boolean {
+    const b = this.branch;
+    return b !== undefined && b.length > BRANCH_COOKIE.length && b.startsWith(BRANCH_COOKIE);
+  }
+
+  get received(): string | undefined {
+    return this.params.get('received') ?? undefined;
+  }
+
+  /** The rport value: a number once filled in, null when requested but empty, undefined when absent. */
+  get rport(): number | null | undefined {
+    const v = this.params.get('rport');
+    if (v === undefined) return undefined;
+    return v === null ? null : Number(v);
+  }
+
+  /** The host without IPv6 brackets. */
+  get address(): string {
+    return this.host.charCodeAt(0) === 0x5b ? this.host.slice(1, -1) : this.host;
+  }
+
+  clone(): Via {
+    return new Via(this.transport, this.host, this.port, this.params.clone(), this.protocol);
+  }
+
+  toString(): string {
+    return `${this.protocol}/${this.transport} ${this.host}${this.port !== null ? `:${this.port}` : ''}${this.params.toString()}`;
+  }
+}
+
+function token(s: string, i: number, end: number, what: string): [string, number] {
+  const start = i;
+  while (i < end && TOKEN[s.charCodeAt(i)] === 1) i++;
+  if (i === start) throw new SipParseError(`Via: missing ${what}`, { header: 'via' });
+  return [s.slice(start, i), i];
+}
+
+function slash(s: string, i: number, end: number): number {
+  i = skipWs(s, i, end);
+  if (s.charCodeAt(i) !== 0x2f) throw new SipParseError('Via: malformed sent-protocol', { header: 'via' });
+  return skipWs(s, i + 1, end);
+}
+
+/** Parses one Via value. LWS is allowed around the slashes and before parameters (§25.1). */
+export function parseVia(s: string): Via {
+  const end = trimEnd(s, 0, s.length);
+  let i = skipWs(s, 0, end);
+  const [name, i1] = token(s, i, end, 'protocol name');
+  const [version, i2] = token(s, slash(s, i1, end), end, 'protocol version');
+  const [transport, i3] = token(s, slash(s, i2, end), end, 'transport');
+  i = i3;
+  if (i >= end || !isWs(s.charCodeAt(i))) throw new SipParseError('Via: missing sent-by', { header: 'via' });
+  i = skipWs(s, i, end);
+  let host: string;
+  if (s.charCodeAt(i) === 0x5b) {
+    const close = s.indexOf(']', i);
+    if (close < 0 || close > end || close === i + 1) throw new SipParseError('Via: malformed IPv6 reference', { header: 'via' });
+    for (let j = i + 1; j < close; j++) {
+      if (IPV6[s.charCodeAt(j)] !== 1) throw new SipParseError('Via: malformed IPv6 reference', { header: 'via' });
+    }
+    host = s.slice(i, close + 1);
+    i = close + 1;
+  } else {
+    const hs = i;
+    while (i < end && HOST[s.charCodeAt(i)] === 1) i++;
+    if (i === hs) throw new SipParseError('Via: missing host', { header: 'via' });
+    host = s.slice(hs, i);
+  }
+  let port: number | null = null;
+  const afterHost = skipWs(s, i, end);
+  if (afterHost < end && s.charCodeAt(afterHost) === 0x3a) {
+    const ps = skipWs(s, afterHost + 1, end);
+    i = ps;
+    while (i < end && DIGIT[s.charCodeAt(i)] === 1) i++;
+    port = i - ps >= 1 && i - ps <= 5 ? Number(s.slice(ps, i)) : -1;
+    if (port < 0 || port > 65535) throw new SipParseError('Via: bad port', { header: 'via' });
+  }
+  const params = i < end ? parseHeaderParams(s, i, end, 'Via') : new Params();
+  const protocol = name === 'SIP' && version === '2.0' ? 'SIP/2.0' : `${name}/${version}`;
+  return new Via(transport, host, port, params, protocol);
+}
