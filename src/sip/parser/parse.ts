@@ -107,9 +107,13 @@ function startLine(line: string, lines: HeaderLine[], buf: Buffer, bodyStart: nu
   }
   const method = line.slice(0, sp1);
   if (!allIn(TOKEN, method)) throw new SipParseError('malformed method', { offset: 0 });
-  checkVersion(line.slice(sp2 + 1), sp2 + 1);
   const uri = line.slice(sp1 + 1, sp2);
   const req = new SipRequest(method, uri, lines, buf.subarray(bodyStart), null);
+  try {
+    checkVersion(line.slice(sp2 + 1), sp2 + 1);
+  } catch (e) {
+    throw withPartial(e as SipParseError, req);
+  }
   let parsed;
   try {
     parsed = req.uri;

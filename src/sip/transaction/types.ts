@@ -58,7 +58,8 @@ export interface ClientTransaction {
 export interface TransactionUser {
   /** A new request other than ACK (CANCEL included) with its new server transaction. */
   onRequest(tx: ServerTransaction): void;
-  /** An ACK that matched no server transaction: the ACK for a 2xx (§17.2.1, §13.2.2.4). */
+  /** An ACK that matched no server transaction: the ACK for a 2xx (§17.2.1, §13.2.2.4); also one
+   *  matching an INVITE server transaction in RFC 6026's Accepted state (RFC 6026 §7.1). */
   onAck(ack: SipRequest, flow: Flow): void;
   /** A response that matched no client transaction (2xx retransmissions a proxy forwards
    *  statelessly, §16.7 / RFC 6026 §8.4). */

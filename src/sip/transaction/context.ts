@@ -1,0 +1,77 @@
+import type { Clock, TimerHandle } from '../clock.js';
+import type { Flow, SendTarget } from '../transport/types.js';
+import type { ServerTransaction, ServerTransactionFailure, TimerValues } from './types.js';
+
+/**
+ * What a transaction object needs from the layer that owns it: the clock, the timer values, a way
+ * to send bytes, somewhere to report errors, and a hook to leave the transaction table.
+ * @internal
+ */
+export interface TransactionContext {
+  readonly clock: Clock;
+  readonly timers: Readonly<TimerValues>;
+  /** Delay of the automatic 100 Trying of an INVITE server transaction, or false (§17.2.1). */
+  readonly autoTrying: number | false;
+  send(data: Buffer, target: SendTarget): Promise<Flow>;
+  /** Logs an error that has nowhere else to go (a throwing callback, a failed retransmission). */
+  report(error: unknown, context: string): void;
+  /** Tells the TU that a server transaction failed (timer H, transport error). */
+  serverFailed(tx: ServerTransaction, failure: ServerTransactionFailure): void;
+  /** The transaction reached Terminated: drop it from the tables. */
+  removed(tx: { readonly id: string }): void;
+}
+
+/**
+ * One running timer of a transaction. Restarting replaces the pending timer; the callback runs
+ * inside a try/catch that reports to the context, so a throwing handler cannot escape the clock.
+ * @internal
+ */
+export class TimerSlot {
+  private handle: TimerHandle | undefined;
+
+  constructor(
+    private readonly ctx: TransactionContext,
+    private readonly name: string,
+  ) {}
+
+  get running(): boolean {
+    return this.handle !== undefined;
+  }
+
+  start(ms: number, fn: () => void): void {
+    this.stop();
+    this.handle = this.ctx.clock.setTimeout(() => {
+      this.handle = undefined;
+      try {
+        fn();
+      } catch (e) {
+        this.ctx.report(e, `timer ${this.name}`);
+      }
+    }, ms);
+  }
+
+  stop(): void {
+    if (this.handle === undefined) return;
+    this.ctx.clock.clearTimeout(this.handle);
+    this.handle = undefined;
+  }
+}
+
+/** Sends and turns a synchronous throw into a rejection, so every failure takes one path. */
+export function safeSend(ctx: TransactionContext, data: Buffer, target: SendTarget): Promise<Flow> {
+  try {
+    return ctx.send(data, target);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** Wraps anything thrown or rejected into an Error for the TU. */
+export function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/** 64*T1: timers B, F, H, J (unreliable) of RFC 3261 Table 4, and L and M of RFC 6026 §7. */
+export function sixtyFourT1(t: Readonly<TimerValues>): number {
+  return 64 * t.T1;
+}
