@@ -1,0 +1,115 @@
+import { makeResponse } from '../message/build.js';
+import type { SipRequest, SipResponse } from '../message/message.js';
+import type { Uri } from '../message/uri.js';
+import type { TimerHandle } from '../clock.js';
+import type { ServerTransaction } from '../transaction/types.js';
+import type { Flow } from '../transport/types.js';
+import type { ProxyCore } from './core.js';
+import { LocalHop } from './local.js';
+import { ProxyTransaction } from './proxy-transaction.js';
+import type { ForwardOptions, ForwardTarget, ProxyService, RequestContext } from './service.js';
+
+/** The per-request object a service works with (see {@link RequestContext}). */
+export class ServiceRequestContext implements RequestContext {
+  private outcome: 'none' | 'deferred' | 'done' = 'none';
+  private timers = new Map<string, TimerHandle>();
+  proxyTx: ProxyTransaction | undefined;
+  readonly flow: Flow | undefined;
+
+  constructor(
+    private readonly core: ProxyCore,
+    readonly server: ServerTransaction,
+    readonly request: SipRequest,
+    readonly addressedAs: string,
+    /** Route values this proxy removed because they addressed it (§16.4), top first. */
+    readonly consumedRoutes: readonly Uri[],
+    readonly service: ProxyService | undefined,
+    private readonly loopHash: string,
+    readonly toTag: string,
+  ) {
+    this.flow = LocalHop.isLocal(server.flow) ? undefined : server.flow;
+  }
+
+  get settled(): boolean {
+    return this.outcome === 'done';
+  }
+
+  private settle(): void {
+    if (this.outcome === 'done') throw new Error('this request already has an outcome (forward or respond)');
+    this.outcome = 'done';
+  }
+
+  forward(targets: ForwardTarget | ForwardTarget[] = {}, options: ForwardOptions = {}): void {
+    this.settle();
+    const list = Array.isArray(targets) ? targets : [targets];
+    this.proxyTx = new ProxyTransaction(this.core, this.server, this.request, this.service, this.loopHash, options);
+    this.core.track(this.server, this);
+    this.proxyTx.start(list, options);
+  }
+
+  respond(status: number, reason?: string, headers: Array<[string, string]> = [], body?: { type: string; data: Buffer | string }): void {
+    const res = makeResponse(this.request, status, reason, status > 100 ? this.toTag : undefined);
+    for (const [n, v] of headers) res.append(n, v);
+    if (body) res.setBody(body.data, body.type);
+    this.respondWith(res);
+  }
+
+  respondWith(response: SipResponse): void {
+    if (response.status >= 200) this.settle();
+    this.server.respond(response);
+    if (response.status >= 200) this.clearTimers();
+  }
+
+  defer(): RequestContext {
+    if (this.outcome === 'none') this.outcome = 'deferred';
+    return this;
+  }
+
+  setTimer(name: string, ms: number, cb?: () => void): void {
+    this.cancelTimer(name);
+    this.timers.set(
+      name,
+      this.core.clock.setTimeout(() => {
+        this.timers.delete(name);
+        try {
+          if (cb) cb();
+          else this.service?.onTimer?.(this, name);
+        } catch (e) {
+          this.core.reportError(e);
+        }
+      }, ms),
+    );
+  }
+
+  cancelTimer(name: string): void {
+    const t = this.timers.get(name);
+    if (t) {
+      this.core.clock.clearTimeout(t);
+      this.timers.delete(name);
+    }
+  }
+
+  clearTimers(): void {
+    for (const t of this.timers.values()) this.core.clock.clearTimeout(t);
+    this.timers.clear();
+  }
+
+  cancelBranches(): void {
+    this.proxyTx?.cancelPending();
+  }
+
+  /** An upstream CANCEL arrived for this request (§16.10). */
+  cancelled(): void {
+    this.clearTimers();
+    try {
+      this.service?.onCancel?.(this);
+    } catch (e) {
+      this.core.reportError(e);
+    }
+    if (this.proxyTx) this.proxyTx.cancel();
+    else if (this.outcome !== 'done') {
+      this.outcome = 'done';
+      this.server.respond(makeResponse(this.request, 487, undefined, this.toTag));
+    }
+  }
+}

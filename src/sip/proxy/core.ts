@@ -1,0 +1,412 @@
+import { makeRequest, makeResponse, newBranch, newTag } from '../message/build.js';
+import type { SipRequest, SipResponse } from '../message/message.js';
+import { SipUri, type Uri } from '../message/uri.js';
+import { BRANCH_COOKIE, Via } from '../message/via.js';
+import { systemClock, type Clock } from '../clock.js';
+import type {
+  ClientTransaction,
+  ClientTransactionHandler,
+  ServerTransaction,
+  TransactionLayer,
+  TransactionUser,
+} from '../transaction/types.js';
+import type { Flow, TransportProtocol } from '../transport/types.js';
+import { ServiceRequestContext } from './context.js';
+import { LocalHop } from './local.js';
+import { routeUri } from './proxy-transaction.js';
+import type { ForwardTarget, ProxyService } from './service.js';
+import { numericTarget, uriProtocol, viaTarget, type TargetResolver } from './targets.js';
+
+/** One address this proxy listens on, as written into Via and Record-Route. */
+export interface ProxyListener {
+  protocol: TransportProtocol;
+  host: string;
+  port: number;
+}
+
+export interface ProxyCoreOptions {
+  transactions: TransactionLayer;
+  /** Defaults to the system clock. */
+  clock?: Clock;
+  listeners: ProxyListener[];
+  /** Other host names (domains, service names) that address this proxy itself. */
+  aliases?: string[];
+  services?: ProxyService[];
+  /** The service for requests addressed to no service host (e.g. static routing). */
+  defaultService?: ProxyService;
+  /** Record-Route dialog-creating requests (§16.6 step 4); default true. */
+  recordRoute?: boolean;
+  /** Timer C for INVITE branches in ms (§16.6 step 11, > 3 minutes); default 180 s. */
+  timerC?: number;
+  /** Resolves host names (RFC 3263); IP addresses never need it. */
+  resolve?: TargetResolver;
+  /** Finds a flow by id, to learn its protocol when a target names a flow. */
+  lookupFlow?: (flowId: string) => Flow | undefined;
+  /** Extensions this proxy supports, for Proxy-Require (§16.3 step 5). */
+  supported?: string[];
+  onError?: (error: unknown) => void;
+}
+
+const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
+
+/**
+ * The stateful proxy core (RFC 3261 §16) and the host of the services built on it: it validates
+ * requests (§16.3), pre-processes Route (§16.4), hands each request to the service its Route or
+ * Request-URI addresses, and forwards, forks and answers for them.
+ */
+export class ProxyCore implements TransactionUser {
+  readonly clock: Clock;
+  readonly recordRoute: boolean;
+  readonly timerC: number;
+  private readonly tx: TransactionLayer;
+  private readonly byProtocol = new Map<TransportProtocol, ProxyListener>();
+  private readonly localHosts = new Set<string>();
+  private readonly serviceByHost = new Map<string, ProxyService>();
+  private readonly contexts = new Map<ServerTransaction, ServiceRequestContext>();
+  private readonly localHops = new Map<ClientTransaction, LocalHop>();
+  private readonly supported: Set<string>;
+
+  constructor(private readonly opts: ProxyCoreOptions) {
+    this.tx = opts.transactions;
+    this.clock = opts.clock ?? systemClock;
+    this.recordRoute = opts.recordRoute ?? true;
+    this.timerC = opts.timerC ?? 180_000;
+    this.supported = new Set(opts.supported ?? []);
+    for (const l of opts.listeners) {
+      if (!this.byProtocol.has(l.protocol)) this.byProtocol.set(l.protocol, l);
+      this.localHosts.add(`${l.host.toLowerCase()}:${l.port}`);
+    }
+    for (const a of opts.aliases ?? []) this.localHosts.add(a.toLowerCase());
+    for (const s of opts.services ?? []) for (const h of s.hosts) this.serviceByHost.set(h.toLowerCase(), s);
+  }
+
+  reportError(e: unknown): void {
+    this.opts.onError?.(e);
+  }
+
+  /** True when `uri` addresses this proxy: one of its listeners, aliases or service hosts. */
+  isLocal(uri: Uri): boolean {
+    if (uri.kind !== 'sip') return false;
+    const host = uri.host.toLowerCase();
+    if (this.serviceByHost.has(host) || this.localHosts.has(host)) return true;
+    if (uri.port === null) {
+      const dflt = uri.scheme === 'sips' || uri.transport === 'tls' ? 5061 : 5060;
+      return this.localHosts.has(`${host}:${dflt}`);
+    }
+    return this.localHosts.has(`${host}:${uri.port}`);
+  }
+
+  private isServiceHost(uri: Uri): boolean {
+    return uri.kind === 'sip' && this.serviceByHost.has(uri.host.toLowerCase());
+  }
+
+  // ---- TransactionUser ---------------------------------------------------------------------
+
+  onRequest(server: ServerTransaction): void {
+    try {
+      this.dispatch(server);
+    } catch (e) {
+      this.reportError(e);
+      if (server.state !== 'terminated') server.respond(makeResponse(server.request, 500, 'Server Internal Error', newTag()));
+    }
+  }
+
+  onAck(ack: SipRequest, _flow: Flow): void {
+    try {
+      const { request } = this.preprocessRoute(ack);
+      const fwd = this.prepareForward(request, {}, false, `${BRANCH_COOKIE}${loopHash(request)}.ack`);
+      const hop = this.nextHopUri(fwd);
+      const target = hop && numericTarget(hop);
+      if (target) void this.tx.sendStateless(fwd, target).catch((e: unknown) => this.reportError(e));
+      else if (hop && this.opts.resolve && hop.kind === 'sip') {
+        void this.opts.resolve(hop).then((t) => (t[0] ? this.tx.sendStateless(fwd, t[0]) : undefined)).catch((e: unknown) => this.reportError(e));
+      }
+    } catch (e) {
+      this.reportError(e);
+    }
+  }
+
+  onStrayResponse(response: SipResponse, _flow: Flow): void {
+    try {
+      const top = response.topVia;
+      if (!top || !this.isOwnVia(top)) return;
+      response.popVia();
+      const next = response.topVia;
+      const target = next && viaTarget(next);
+      if (target) void this.tx.sendStateless(response, target).catch((e: unknown) => this.reportError(e));
+    } catch (e) {
+      this.reportError(e);
+    }
+  }
+
+  // ---- request handling ----------------------------------------------------------------------
+
+  private dispatch(server: ServerTransaction): void {
+    const req = server.request;
+    if (req.method === 'CANCEL') return this.onCancel(server);
+    const reject = this.validate(req);
+    if (reject) return server.respond(reject);
+    const { request, consumed } = this.preprocessRoute(req);
+    const hash = loopHash(req);
+    if (this.isLoop(req, hash)) return server.respond(makeResponse(req, 482, undefined, newTag()));
+    const addressed = this.addressedService(request, consumed);
+    const ctx = new ServiceRequestContext(this, server, request, addressed.host, consumed, addressed.service, hash, newTag());
+    if (request.method === 'INVITE' && !LocalHop.isLocal(server.flow)) server.respond(makeResponse(req, 100));
+    const inDialog = request.to.tag !== undefined;
+    const service = addressed.service;
+    const run = (): void | Promise<void> => {
+      if (!service) return this.defaultRoute(ctx, inDialog);
+      if (inDialog) return service.onInDialogRequest ? service.onInDialogRequest(ctx) : ctx.forward();
+      return service.onInitialRequest(ctx);
+    };
+    const done = run();
+    if (done instanceof Promise) done.catch((e: unknown) => this.serviceFailed(ctx, e));
+  }
+
+  private serviceFailed(ctx: ServiceRequestContext, e: unknown): void {
+    this.reportError(e);
+    if (!ctx.settled) ctx.respond(500, 'Server Internal Error');
+  }
+
+  private defaultRoute(ctx: ServiceRequestContext, inDialog: boolean): void {
+    const r = ctx.request;
+    if (!r.has('route') && this.isLocal(r.uri) && !this.isServiceHost(r.uri)) {
+      // Addressed to this proxy itself, which is no user agent (§16.4).
+      if (inDialog) return ctx.respond(481);
+      return r.method === 'OPTIONS' ? ctx.respond(200) : ctx.respond(404);
+    }
+    ctx.forward();
+  }
+
+  /** §16.3 steps 1-6: scheme, Max-Forwards, Proxy-Require. Loop detection is separate. */
+  private validate(req: SipRequest): SipResponse | undefined {
+    const kind = req.uri.kind;
+    if (kind === 'absolute') return makeResponse(req, 416, undefined, newTag());
+    if (req.maxForwards === 0) return makeResponse(req, 483, undefined, newTag());
+    const pr = req.getAll('proxy-require').filter((o) => o && !this.supported.has(o));
+    if (pr.length) {
+      const res = makeResponse(req, 420, undefined, newTag());
+      res.append('unsupported', pr.join(', '));
+      return res;
+    }
+    return undefined;
+  }
+
+  /** §16.3 step 4: the request carries our Via with the branch we would compute again. */
+  private isLoop(req: SipRequest, hash: string): boolean {
+    const prefix = `${BRANCH_COOKIE}${hash}.`;
+    for (const v of req.vias) if (v.branch?.startsWith(prefix) && this.isOwnVia(v)) return true;
+    return false;
+  }
+
+  private isOwnVia(v: Via): boolean {
+    return this.localHosts.has(`${v.host.toLowerCase()}:${v.port ?? 5060}`);
+  }
+
+  /**
+   * §16.4: undo a strict router's rewrite (our Record-Route value in the Request-URI) and remove
+   * the Route values that address this proxy. Works on a copy; returns what was removed.
+   */
+  private preprocessRoute(req: SipRequest): { request: SipRequest; consumed: Uri[] } {
+    const consumed: Uri[] = [];
+    let request = req;
+    const uri = req.uri;
+    if (uri.kind === 'sip' && uri.params.has('lr') && this.isLocal(uri) && req.has('route')) {
+      request = req.clone();
+      const routes = request.getAll('route');
+      const last = routes.pop()!;
+      request.remove('route');
+      for (const r of routes) request.append('route', r);
+      consumed.push(uri);
+      request.uri = routeUri(last);
+    }
+    for (;;) {
+      const top = request.has('route') ? request.routes[0] : undefined;
+      if (!top || !this.isLocal(top.uri)) break;
+      if (request === req) request = req.clone();
+      consumed.push(top.uri);
+      request.popFirstValue('route');
+    }
+    return { request, consumed };
+  }
+
+  private addressedService(req: SipRequest, consumed: Uri[]): { service: ProxyService | undefined; host: string } {
+    for (const u of consumed) {
+      if (u.kind !== 'sip') continue;
+      const s = this.serviceByHost.get(u.host.toLowerCase());
+      if (s) return { service: s, host: u.host };
+    }
+    const uri = req.uri;
+    if (uri.kind === 'sip' && !req.has('route')) {
+      const s = this.serviceByHost.get(uri.host.toLowerCase());
+      if (s) return { service: s, host: uri.host };
+    }
+    return { service: this.opts.defaultService, host: '' };
+  }
+
+  private onCancel(server: ServerTransaction): void {
+    const invite = this.tx.findInviteForCancel(server.request);
+    const ctx = invite && this.contexts.get(invite);
+    if (!invite || !ctx) return server.respond(makeResponse(server.request, 481, undefined, newTag()));
+    server.respond(makeResponse(server.request, 200, undefined, ctx.toTag));
+    ctx.cancelled();
+  }
+
+  /** Remembers the context of a server transaction while it lives (for CANCEL). */
+  track(server: ServerTransaction, ctx: ServiceRequestContext): void {
+    this.contexts.set(server, ctx);
+    server.onTerminated(() => this.contexts.delete(server));
+  }
+
+  // ---- forwarding ------------------------------------------------------------------------------
+
+  /** §16.6 steps 1-8: the copy of the request to send to one target. */
+  prepareForward(
+    original: SipRequest,
+    target: ForwardTarget,
+    recordRoute: boolean,
+    branch: string,
+    inbound?: TransportProtocol,
+  ): SipRequest {
+    const req = original.clone();
+    if (target.uri) req.uri = target.uri;
+    if (target.routes?.length) {
+      const existing = req.getAll('route');
+      req.remove('route');
+      for (const r of [...target.routes.map((u) => (u.startsWith('<') ? u : `<${u}>`)), ...existing]) req.append('route', r);
+    }
+    if (target.headers) for (const [n, v] of target.headers) req.append(n, v);
+    const mf = req.maxForwards;
+    req.set('max-forwards', String(mf === undefined ? 70 : mf - 1));
+    const protocol = this.outboundProtocol(req, target);
+    const out = this.listenerFor(protocol);
+    if (recordRoute && DIALOG_CREATING.has(req.method) && req.to.tag === undefined) this.addRecordRoute(req, out, inbound);
+    const via = new Via(protocol, out.host, out.port);
+    via.params.set('branch', branch.startsWith(BRANCH_COOKIE) ? branch : `${BRANCH_COOKIE}${branch}`);
+    if (protocol === 'UDP') via.params.set('rport');
+    req.pushVia(via);
+    return req;
+  }
+
+  /**
+   * Record-Route (§16.6 step 4); when the request changes transport on its way through, two
+   * entries, the inbound side's below the outbound side's, so each side reaches this proxy over
+   * its own transport (RFC 5658 §4).
+   */
+  private addRecordRoute(req: SipRequest, out: ProxyListener, inbound?: TransportProtocol): void {
+    if (inbound !== undefined && inbound !== out.protocol) {
+      const inListener = this.byProtocol.get(inbound);
+      if (inListener) req.prepend('record-route', `<${listenerUri(inListener)}>`);
+    }
+    req.prepend('record-route', `<${listenerUri(out)}>`);
+  }
+
+  private listenerFor(protocol: TransportProtocol): ProxyListener {
+    const l = this.byProtocol.get(protocol) ?? this.opts.listeners[0];
+    if (!l) throw new Error('the proxy has no listener');
+    return l;
+  }
+
+  private outboundProtocol(req: SipRequest, target: ForwardTarget): TransportProtocol {
+    if (target.flowId) {
+      const flow = this.opts.lookupFlow?.(target.flowId);
+      if (flow) return flow.protocol;
+    }
+    const hop = this.nextHopUri(req);
+    return (hop?.kind === 'sip' && uriProtocol(hop)) || 'UDP';
+  }
+
+  /** The URI that decides the next hop: the top Route (loose routing, §16.6 step 6), else the Request-URI. */
+  nextHopUri(req: SipRequest): Uri | undefined {
+    if (req.has('route')) return req.routes[0]?.uri;
+    return req.uri;
+  }
+
+  /** Sends a prepared request statefully, over a socket or to a service in this process. */
+  send(req: SipRequest, target: ForwardTarget, handler: ClientTransactionHandler & { failBranchStart(tx: ClientTransaction | undefined, status: number, reason: string): void }, onTx: (tx: ClientTransaction) => void): void {
+    if (target.flowId) return onTx(this.tx.sendRequest(req, { flowId: target.flowId }, handler));
+    const hop = this.nextHopUri(req);
+    if (!hop || hop.kind !== 'sip') return handler.failBranchStart(undefined, 416, 'Unsupported URI Scheme');
+    if (this.isLocal(hop)) {
+      if (this.isServiceHost(hop)) return onTx(this.localHop(req, handler));
+      return handler.failBranchStart(undefined, 482, 'Loop Detected');
+    }
+    const direct = numericTarget(hop);
+    if (direct) return onTx(this.tx.sendRequest(req, direct, handler));
+    if (!this.opts.resolve) return handler.failBranchStart(undefined, 503, 'No route to host');
+    this.opts.resolve(hop).then(
+      (targets) => {
+        const first = targets[0];
+        if (first) onTx(this.tx.sendRequest(req, first, handler));
+        else handler.failBranchStart(undefined, 503, 'Next hop not resolvable');
+      },
+      (e: unknown) => {
+        this.reportError(e);
+        handler.failBranchStart(undefined, 503, 'Next hop not resolvable');
+      },
+    );
+  }
+
+  private localHop(req: SipRequest, handler: ClientTransactionHandler): ClientTransaction {
+    const hop = new LocalHop(req, handler);
+    this.localHops.set(hop, hop);
+    hop.onTerminated(() => this.localHops.delete(hop));
+    hop.onCancel = () => this.contexts.get(hop)?.cancelled();
+    queueMicrotask(() => this.onRequest(hop));
+    return hop;
+  }
+
+  /** §9.1: a CANCEL for a branch, sent where the INVITE went. */
+  sendCancel(branchRequest: SipRequest, branchTx: ClientTransaction): void {
+    const local = this.localHops.get(branchTx);
+    if (local) return this.contexts.get(local)?.cancelled();
+    const top = branchRequest.topVia!;
+    const headers: Array<[string, string]> = [
+      ['Via', top.toString()],
+      ['Max-Forwards', '70'],
+      ['From', branchRequest.get('from')!],
+      ['To', branchRequest.get('to')!],
+      ['Call-ID', branchRequest.callId],
+      ['CSeq', `${branchRequest.cseq.seq} CANCEL`],
+    ];
+    for (const r of branchRequest.getAll('route')) headers.push(['Route', r]);
+    const cancel = makeRequest('CANCEL', branchRequest.uriString, headers);
+    const flow = branchTx.flow;
+    if (!flow) return;
+    this.tx.sendRequest(cancel, { flowId: flow.id }, IGNORE_RESPONSES);
+  }
+}
+
+const IGNORE_RESPONSES: ClientTransactionHandler = {
+  onResponse() {},
+  onTimeout() {},
+  onTransportError() {},
+};
+
+/** The URI of a listener as written into Record-Route and Path. */
+export function listenerUri(l: ProxyListener): string {
+  const host = l.host.includes(':') && !l.host.startsWith('[') ? `[${l.host}]` : l.host;
+  const transport = l.protocol === 'UDP' ? '' : `;transport=${l.protocol.toLowerCase()}`;
+  return `sip:${host}:${l.port}${transport};lr`;
+}
+
+/**
+ * The loop-detection part of a branch (§16.6 step 8): a hash of the fields a spiral changes but a
+ * loop does not: Request-URI, From and To tags, Call-ID, CSeq number, Route and Proxy-Require.
+ */
+export function loopHash(req: SipRequest): string {
+  let h = 0x811c9dc5;
+  const add = (s: string): void => {
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+    h = Math.imul(h ^ 0x7c, 0x01000193);
+  };
+  add(req.uriString);
+  add(req.from.tag ?? '');
+  add(req.to.tag ?? '');
+  add(req.callId);
+  add(String(req.cseq.seq));
+  for (const r of req.getAll('route')) add(r);
+  return (h >>> 0).toString(36);
+}
+
+export { newBranch, SipUri };

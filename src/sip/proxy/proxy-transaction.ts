@@ -1,0 +1,233 @@
+import { makeResponse, newTag, randomToken } from '../message/build.js';
+import type { SipRequest, SipResponse } from '../message/message.js';
+import { parseUri, type Uri } from '../message/uri.js';
+import type { TimerHandle } from '../clock.js';
+import type { ClientTransaction, ClientTransactionHandler, ServerTransaction } from '../transaction/types.js';
+import type { ProxyCore } from './core.js';
+import { LocalHop } from './local.js';
+import type { ForwardOptions, ForwardTarget, ProxyService, ResponseContext } from './service.js';
+
+interface Branch {
+  index: number;
+  target: ForwardTarget;
+  request?: SipRequest;
+  tx?: ClientTransaction;
+  /** A provisional response came in, so a CANCEL may be sent (§9.1). */
+  provisional: boolean;
+  cancelWanted: boolean;
+  cancelSent: boolean;
+  final?: SipResponse;
+  /** The branch's response was replaced by new branches (a diversion): not a candidate. */
+  superseded?: boolean;
+  timerC?: TimerHandle;
+}
+
+/**
+ * The response context of one proxied request (RFC 3261 §16.6-16.10): its branches, the best
+ * final response so far, CANCEL propagation, and timer C.
+ */
+export class ProxyTransaction implements ClientTransactionHandler {
+  private branches: Branch[] = [];
+  private queue: ForwardTarget[] = [];
+  private mode: 'parallel' | 'sequential' = 'parallel';
+  private recordRoute: boolean;
+  private timerC: number;
+  private finalSent = false;
+  private cancelled = false;
+  private readonly toTag = newTag();
+  private readonly txOf = new Map<ClientTransaction, Branch>();
+
+  constructor(
+    private readonly core: ProxyCore,
+    readonly server: ServerTransaction,
+    /** The request as the service handed it over (Route pre-processing done). */
+    readonly request: SipRequest,
+    private readonly service: ProxyService | undefined,
+    /** Loop-detection hash of the request as received (§16.6 step 8). */
+    private readonly loopHash: string,
+    options: ForwardOptions,
+  ) {
+    this.recordRoute = options.recordRoute ?? core.recordRoute;
+    this.timerC = options.timerC ?? core.timerC;
+  }
+
+  get isInvite(): boolean {
+    return this.request.method === 'INVITE';
+  }
+
+  /** Starts forwarding to the targets (all at once, or one after another). */
+  start(targets: ForwardTarget[], options: ForwardOptions = {}): void {
+    this.mode = options.mode ?? this.mode;
+    if (options.recordRoute !== undefined) this.recordRoute = options.recordRoute;
+    if (targets.length === 0) return this.sendFinal(makeResponse(this.request, 480, undefined, this.toTag));
+    if (this.mode === 'sequential') {
+      this.queue.push(...targets.slice(1));
+      this.startBranch(targets[0]!);
+    } else for (const t of targets) this.startBranch(t);
+  }
+
+  private startBranch(target: ForwardTarget): void {
+    const branch: Branch = { index: this.branches.length, target, provisional: false, cancelWanted: false, cancelSent: false };
+    this.branches.push(branch);
+    let request: SipRequest;
+    try {
+      const inbound = LocalHop.isLocal(this.server.flow) ? undefined : this.server.flow.protocol;
+      request = this.core.prepareForward(this.request, target, this.recordRoute, `${this.loopHash}.${randomToken(6)}`, inbound);
+    } catch (e) {
+      this.core.reportError(e);
+      return this.branchFinal(branch, makeResponse(this.request, 500, 'Cannot forward request'));
+    }
+    branch.request = request;
+    this.core.send(request, target, this, (tx) => {
+      branch.tx = tx;
+      this.txOf.set(tx, branch);
+      if (this.isInvite) this.armTimerC(branch);
+    });
+  }
+
+  private armTimerC(branch: Branch): void {
+    this.core.clock.clearTimeout(branch.timerC);
+    branch.timerC = this.core.clock.setTimeout(() => {
+      branch.timerC = undefined;
+      if (branch.final) return;
+      // §16.8: timer C fired; CANCEL a branch that has ringing, else treat it as timed out.
+      if (branch.provisional) this.cancelBranch(branch);
+      this.branchFinal(branch, makeResponse(this.request, 408, undefined, this.toTag));
+    }, this.timerC);
+  }
+
+  onResponse(response: SipResponse, tx: ClientTransaction): void {
+    const branch = this.txOf.get(tx);
+    if (!branch) return;
+    response.popVia();
+    let res = response;
+    if (this.service?.onResponse && response.status > 100) {
+      let diverted = false;
+      const ctx: ResponseContext = {
+        response,
+        request: this.request,
+        branch: branch.index,
+        replace: (r) => {
+          res = r;
+        },
+        forward: (targets, options) => {
+          diverted = true;
+          if (response.status >= 200) {
+            branch.final = response;
+            branch.superseded = true;
+            this.core.clock.clearTimeout(branch.timerC);
+          }
+          this.start(Array.isArray(targets) ? targets : [targets], options);
+        },
+      };
+      this.service.onResponse(ctx);
+      if (diverted) return this.maybeDone();
+    }
+    const status = res.status;
+    if (status < 200) return this.provisional(branch, res);
+    if (status < 300) return this.success(branch, res);
+    this.branchFinal(branch, res);
+  }
+
+  private provisional(branch: Branch, res: SipResponse): void {
+    branch.provisional = true;
+    if (this.isInvite) this.armTimerC(branch);
+    if (branch.cancelWanted && !branch.cancelSent) this.cancelBranch(branch);
+    if (res.status === 100 || this.finalSent) return;
+    this.server.respond(res);
+  }
+
+  /** §16.7 step 5 and RFC 6026: every 2xx is forwarded at once, retransmissions included. */
+  private success(branch: Branch, res: SipResponse): void {
+    this.core.clock.clearTimeout(branch.timerC);
+    const first = branch.final === undefined;
+    branch.final = res;
+    this.finalSent = true;
+    this.server.respond(res);
+    if (first) for (const b of this.branches) if (b !== branch && !b.final) this.cancelBranch(b);
+    this.queue = [];
+  }
+
+  private branchFinal(branch: Branch, res: SipResponse): void {
+    this.core.clock.clearTimeout(branch.timerC);
+    if (branch.final) return;
+    branch.final = res;
+    if (res.status >= 600) {
+      this.queue = [];
+      for (const b of this.branches) if (b !== branch && !b.final) this.cancelBranch(b);
+    } else if (this.queue.length && !this.cancelled && !this.finalSent) {
+      return this.startBranch(this.queue.shift()!);
+    }
+    this.maybeDone();
+  }
+
+  onTimeout(tx: ClientTransaction): void {
+    const branch = this.txOf.get(tx);
+    if (branch) this.branchFinal(branch, makeResponse(this.request, 408, undefined, this.toTag));
+  }
+
+  onTransportError(_error: Error, tx: ClientTransaction): void {
+    const branch = this.txOf.get(tx);
+    if (branch) this.branchFinal(branch, makeResponse(this.request, 503, 'Service Unavailable', this.toTag));
+  }
+
+  /** A branch could not be started (no route, resolution failed). */
+  failBranchStart(tx: ClientTransaction | undefined, status: number, reason: string): void {
+    const branch = tx ? this.txOf.get(tx) : this.branches[this.branches.length - 1];
+    if (branch) this.branchFinal(branch, makeResponse(this.request, status, reason, this.toTag));
+  }
+
+  /** Upstream CANCEL (§16.10): cancel every branch and answer the INVITE with 487. */
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.queue = [];
+    for (const b of this.branches) if (!b.final) this.cancelBranch(b);
+    if (!this.finalSent) this.sendFinal(makeResponse(this.request, 487, undefined, this.toTag));
+  }
+
+  cancelPending(): void {
+    this.queue = [];
+    for (const b of this.branches) if (!b.final) this.cancelBranch(b);
+  }
+
+  private cancelBranch(branch: Branch): void {
+    branch.cancelWanted = true;
+    if (!this.isInvite || branch.cancelSent || !branch.request || !branch.tx) return;
+    if (!branch.provisional) return; // sent when the first provisional response arrives (§9.1)
+    branch.cancelSent = true;
+    this.core.sendCancel(branch.request, branch.tx);
+  }
+
+  private maybeDone(): void {
+    if (this.finalSent || this.queue.length) return;
+    if (this.branches.some((b) => !b.final)) return;
+    this.sendFinal(this.best());
+  }
+
+  /** §16.7 step 6: a 6xx wins; otherwise the lowest class; 503 becomes 500; nothing at all is 408. */
+  private best(): SipResponse {
+    let best: SipResponse | undefined;
+    for (const b of this.branches) {
+      const r = b.final;
+      if (!r || b.superseded) continue;
+      if (r.status >= 600) return r;
+      if (!best || Math.floor(r.status / 100) < Math.floor(best.status / 100)) best = r;
+    }
+    if (!best) return makeResponse(this.request, 408, undefined, this.toTag);
+    if (best.status === 503) return makeResponse(this.request, 500, 'Next hop unavailable', this.toTag);
+    return best;
+  }
+
+  private sendFinal(res: SipResponse): void {
+    if (this.finalSent) return;
+    this.finalSent = true;
+    this.server.respond(res);
+  }
+}
+
+/** Parses a Route value given as a URI string or a `<uri>` name-addr. */
+export function routeUri(value: string): Uri {
+  const v = value.trim();
+  return parseUri(v.startsWith('<') ? v.slice(1, v.indexOf('>')) : v);
+}
