@@ -1,0 +1,116 @@
+/**
+ * The proxies the benchmark measures. Each target listens on 127.0.0.1:`port` (UDP and TCP),
+ * relays every call statefully to the SIPp UAS at `route`, record-routes itself, runs pinned
+ * to one CPU, and is ready when its start promise resolves.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { startProcess, type RunningProcess } from '../../test/harness/tools.js';
+
+/** Where and how a target instance runs. */
+export interface TargetContext {
+  /** SIP port, UDP and TCP. */
+  readonly port: number;
+  /** WebSocket port (Tidewater only). */
+  readonly wsPort: number;
+  /** Next hop for every call, e.g. `sip:127.0.0.1:5090;transport=udp`. */
+  readonly route: string;
+  readonly cpu: number;
+  /** Scratch folder of this instance. */
+  readonly runDir: string;
+}
+
+/** A proxy under test. */
+export interface Target {
+  readonly name: string;
+  /** One line describing the build and settings, for the report. */
+  readonly description: string;
+  /** Starts the proxy and resolves once it is ready. */
+  start(ctx: TargetContext): Promise<RunningProcess>;
+}
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const KAMAILIO_CFG = fileURLToPath(new URL('./kamailio-proxy.cfg', import.meta.url));
+/** The compiled program (`npm run build`, also run by `npm install` and by bench:proxy). */
+const STATIC_PROXY = 'dist/examples/static-proxy.js';
+const KAMAILIO_READY = /kamailio-proxy ready/;
+const TIDEWATER_READY = /^ready\b/;
+const PLACEHOLDER = /\{(port|wsPort|route)\}/g;
+const WHITESPACE = /\s+/;
+const VERSION_LINE = /version:\s*kamailio\s+(\S+)/i;
+const START_TIMEOUT_MS = 20_000;
+
+async function runToEnd(cmd: string, args: readonly string[]): Promise<{ code: number | null; output: string }> {
+  const proc = await startProcess(cmd, args);
+  const status = await proc.exited;
+  return { code: status.code, output: proc.stdout + proc.stderr };
+}
+
+/** Kamailio version string, e.g. `5.6.3`. */
+async function kamailioVersion(): Promise<string> {
+  const { output } = await runToEnd('kamailio', ['-v']);
+  return VERSION_LINE.exec(output)?.[1] ?? '?';
+}
+
+/** Kamailio memory managers (`-x` shared, `-X` private). */
+export type KamailioAllocator = 'tlsf' | 'fm' | 'qm';
+
+/**
+ * Kamailio with bench/proxy/kamailio-proxy.cfg: `children` UDP workers and one TCP worker,
+ * 1024 MB shared / 16 MB private memory, 4 MB socket buffers, all pinned to the target CPU.
+ * `allocator` picks the memory manager: Debian's build defaults to `qm`, a debugging
+ * allocator that cost ~3x the CPU per call here (qm_malloc 60 % of the worker's profile);
+ * `tlsf` (O(1)) is what a tuned production deployment runs, and the default.
+ */
+export async function kamailioTarget(children: number, allocator: KamailioAllocator): Promise<Target> {
+  const version = await kamailioVersion();
+  const memory = ['-m', '1024', '-M', '16', '-x', allocator, '-X', allocator];
+  return {
+    name: 'kamailio',
+    description: `kamailio ${version}, kamailio-proxy.cfg, -n ${children} -N 1 ${memory.join(' ')}`,
+    start: async (ctx) => {
+      await mkdir(ctx.runDir, { recursive: true });
+      const defines = ['-A', `KAM_PORT=${ctx.port}`, '-A', `ROUTE_URI="${ctx.route}"`];
+      const check = await runToEnd('kamailio', ['-c', '-f', KAMAILIO_CFG, ...defines]);
+      if (check.code !== 0) throw new Error(`kamailio -c rejects ${KAMAILIO_CFG}:\n${check.output}`);
+      const args = ['-DD', '-E', '-f', KAMAILIO_CFG, '-n', String(children), '-N', '1', ...memory];
+      return startProcess('taskset', ['-c', String(ctx.cpu), 'kamailio', ...args, '-w', ctx.runDir, ...defines], {
+        readyLine: KAMAILIO_READY,
+        timeoutMs: START_TIMEOUT_MS,
+        cwd: ctx.runDir,
+      });
+    },
+  };
+}
+
+/** The default command line of Tidewater's static proxy, as a template. */
+export const TIDEWATER_DEFAULT_CMD =
+  `node ${STATIC_PROXY} --bind 127.0.0.1 --udp-port {port} --tcp-port {port} ` +
+  '--ws-port {wsPort} --route {route}';
+
+/**
+ * Tidewater's static proxy, started from `template` (placeholders `{port}`, `{wsPort}`,
+ * `{route}`; words split on whitespace, no shell) in the repository root. Returns the reason
+ * instead when the default program does not exist yet.
+ */
+export function tidewaterTarget(template: string | undefined): Target | string {
+  const cmd = template ?? TIDEWATER_DEFAULT_CMD;
+  if (template === undefined && !existsSync(`${REPO_ROOT}${STATIC_PROXY}`)) {
+    return `${STATIC_PROXY} does not exist yet`;
+  }
+  return {
+    name: 'tidewater',
+    description: `${cmd} (node ${process.version})`,
+    start: async (ctx) => {
+      await mkdir(ctx.runDir, { recursive: true });
+      const values: Record<string, string> = { port: String(ctx.port), wsPort: String(ctx.wsPort), route: ctx.route };
+      const words = cmd.trim().split(WHITESPACE).map((w) => w.replace(PLACEHOLDER, (_, key: string) => values[key] ?? ''));
+      return startProcess('taskset', ['-c', String(ctx.cpu), ...words], {
+        readyLine: TIDEWATER_READY,
+        timeoutMs: START_TIMEOUT_MS,
+        cwd: REPO_ROOT,
+      });
+    },
+  };
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// Makes sure the system tools the test suite drives are installed (run by `npm test` before
+// vitest; plain Node, no dependencies).
+//
+//   node scripts/test-setup.mjs                       sipp (sip-tester) and openssl
+//   node scripts/test-setup.mjs sipp=sip-tester kamailio=kamailio   any TOOL=DEBIAN_PACKAGE list
+//
+// A tool is present when an executable of that name is on PATH (or in /usr/sbin, /sbin).
+// Missing tools are installed with apt-get when running as root (`apt-get update` once, then
+// `apt-get install -y` the packages); otherwise the script exits 1 naming the packages to
+// install. One line of output per tool. No apt-get call at all when everything is present.
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+/** Tools `npm test` needs, as tool name -> Debian package. */
+const DEFAULT_TOOLS = { sipp: 'sip-tester', openssl: 'openssl' };
+const EXTRA_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+const APT_ENV = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+/** Wait for a concurrent apt/dpkg run to release its lock instead of failing at once. */
+const APT_LOCK_WAIT = ['-o', 'DPkg::Lock::Timeout=600'];
+
+/** Absolute path of the executable `name`, or undefined. */
+function findExecutable(name) {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS];
+  for (const dir of dirs) {
+    const file = join(dir, name);
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+function parseArgs(argv) {
+  if (argv.length === 0) return DEFAULT_TOOLS;
+  const tools = {};
+  for (const arg of argv) {
+    const [tool, pkg] = arg.split('=');
+    if (!tool || !pkg) {
+      console.error(`test-setup: bad argument "${arg}", expected TOOL=DEBIAN_PACKAGE`);
+      process.exit(2);
+    }
+    tools[tool] = pkg;
+  }
+  return tools;
+}
+
+function apt(args) {
+  const res = spawnSync('apt-get', [...APT_LOCK_WAIT, ...args], { env: APT_ENV, encoding: 'utf8' });
+  if (res.status !== 0) {
+    const out = `${res.stdout ?? ''}${res.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n');
+    console.error(`test-setup: apt-get ${args.join(' ')} failed (${res.error?.message ?? `exit ${res.status}`}):\n${out}`);
+    process.exit(1);
+  }
+}
+
+function main() {
+  const tools = parseArgs(process.argv.slice(2));
+  const missing = [];
+  for (const [tool, pkg] of Object.entries(tools)) {
+    const path = findExecutable(tool);
+    if (path) console.log(`test-setup: ${tool} present (${path})`);
+    else missing.push([tool, pkg]);
+  }
+  if (missing.length === 0) return;
+
+  const packages = [...new Set(missing.map(([, pkg]) => pkg))];
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    for (const [tool, pkg] of missing) console.error(`test-setup: ${tool} missing: install the Debian package ${pkg}`);
+    console.error(`test-setup: as root run: apt-get update && apt-get install -y ${packages.join(' ')}`);
+    process.exit(1);
+  }
+  apt(['update']);
+  console.log('test-setup: apt-get update done');
+  apt(['install', '-y', ...packages]);
+  for (const [tool, pkg] of missing) {
+    const path = findExecutable(tool);
+    if (!path) {
+      console.error(`test-setup: installed ${pkg} but ${tool} is still not on PATH`);
+      process.exit(1);
+    }
+    console.log(`test-setup: installed ${pkg} (${tool} at ${path})`);
+  }
+}
+
+main();
