@@ -137,6 +137,8 @@ export class TransportLayer {
     return this.connections.size;
   }
 
+  private readonly udpFlows = new Map<string, { listener: UdpListener; address: string; port: number }>();
+
   /** Registers a handler for every inbound message. */
   onMessage(handler: (message: InboundMessage) => void): () => void {
     return this.messages.add(handler);
@@ -225,7 +227,7 @@ export class TransportLayer {
     if (this.closing) throw CLOSED_ERROR();
     if ('flowId' in target) return this.sendOnFlow(data, target.flowId);
     const { protocol, address, port } = target;
-    if (!PROTOCOLS.has(protocol) || net.isIP(address) === 0 || !isPort(port)) {
+    if (!PROTOCOLS.has(protocol) || ipFamily(address) === 0 || !isPort(port)) {
       throw new TransportError('TW_ERR_TRANSPORT_BAD_TARGET', `cannot send to ${protocol} ${address}:${port}: need a known protocol, an IP literal and a port 1-65535`);
     }
     if (protocol === 'UDP') {
@@ -265,19 +267,28 @@ export class TransportLayer {
       await connection.send(data);
       return connection.flow;
     }
-    const udp = parseUdpFlowId(flowId);
-    const listener = udp && this.udpListenerAt(udp.local.address, udp.local.port);
-    if (!listener) throw new TransportError('TW_ERR_TRANSPORT_FLOW_GONE', `flow ${flowId} does not exist (any more)`);
-    return this.sendDatagram(listener, data, udp.remote.address, udp.remote.port);
+    const udp = this.udpFlow(flowId);
+    if (!udp) throw new TransportError('TW_ERR_TRANSPORT_FLOW_GONE', `flow ${flowId} does not exist (any more)`);
+    return this.sendDatagram(udp.listener, data, udp.address, udp.port);
   }
 
-  private async sendDatagram(listener: UdpListener, data: Buffer, address: string, port: number): Promise<Flow> {
-    try {
-      await listener.send(data, address, port);
-    } catch (error) {
+  /** A UDP flow id decoded to its socket and remote end; remembered, since replies reuse it. */
+  private udpFlow(flowId: string): { listener: UdpListener; address: string; port: number } | undefined {
+    const hit = this.udpFlows.get(flowId);
+    if (hit && !hit.listener.closed) return hit;
+    const udp = parseUdpFlowId(flowId);
+    const listener = udp && this.udpListenerAt(udp.local.address, udp.local.port);
+    if (!listener) return undefined;
+    const entry = { listener, address: udp.remote.address, port: udp.remote.port };
+    if (this.udpFlows.size >= UDP_FLOW_CACHE) this.udpFlows.clear();
+    this.udpFlows.set(flowId, entry);
+    return entry;
+  }
+
+  private sendDatagram(listener: UdpListener, data: Buffer, address: string, port: number): Promise<Flow> {
+    return listener.sendTo(data, address, port).catch((error: unknown) => {
       throw new TransportError('TW_ERR_TRANSPORT_SEND', `UDP send to ${address}:${port} failed`, error);
-    }
-    return listener.flowTo(address, port);
+    });
   }
 
   /** RFC 3261 §18.1.1: reuse a connection to the destination if there is one, else open one. */
@@ -411,7 +422,7 @@ export class TransportLayer {
 
   /** The UDP socket to send to `address` from: same family, a loopback one for a loopback peer if any. */
   private udpListenerFor(address: string): UdpListener | undefined {
-    const family = net.isIPv6(address) ? 6 : 4;
+    const family = ipFamily(address) === 6 ? 6 : 4;
     const loopback = isLoopback(address);
     let fallback: UdpListener | undefined;
     for (const listener of this.udp) {
@@ -474,4 +485,19 @@ function canonicalIpv6(address: string): string {
   } catch {
     return address.toLowerCase();
   }
+}
+
+/** How many decoded UDP flow ids to remember (cleared when full; re-decoding is cheap). */
+const UDP_FLOW_CACHE = 16_384;
+const families = new Map<string, number>();
+
+/** net.isIP with a bounded memo: the same few peer addresses come back on every message. */
+function ipFamily(address: string): number {
+  let f = families.get(address);
+  if (f === undefined) {
+    f = net.isIP(address);
+    if (families.size >= UDP_FLOW_CACHE) families.clear();
+    families.set(address, f);
+  }
+  return f;
 }

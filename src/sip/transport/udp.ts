@@ -125,6 +125,21 @@ export class UdpListener {
     });
   }
 
+  /** Sends one datagram and resolves with the flow it went on (one promise, no extra wrapping). */
+  sendTo(data: Buffer, address: string, port: number): Promise<Flow> {
+    return new Promise((resolve, reject) => {
+      try {
+        this.socket.send(data, port, address, (error) => (error ? reject(error) : resolve(this.flowTo(address, port))));
+      } catch (error) {
+        reject(error as Error);
+      }
+    });
+  }
+
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
   /** Closes the socket; resolves once it is closed. */
   close(): Promise<void> {
     this.closing ??= new Promise((resolve) => {
