@@ -1,5 +1,5 @@
 export { ProxyCore, listenerUri, loopHash, type ProxyCoreOptions, type ProxyListener } from './core.js';
 export { ProxyTransaction, routeUri } from './proxy-transaction.js';
 export { LocalHop } from './local.js';
-export { numericTarget, uriProtocol, viaTarget, type TargetResolver } from './targets.js';
+export { locatorResolver, numericTarget, uriProtocol, viaTarget, type SipLocator, type TargetResolver } from './targets.js';
 export type { ForwardOptions, ForwardTarget, ProxyService, RequestContext, ResponseContext } from './service.js';

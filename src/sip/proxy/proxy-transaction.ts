@@ -17,6 +17,8 @@ interface Branch {
   cancelWanted: boolean;
   cancelSent: boolean;
   final?: SipResponse;
+  /** The final response was made here (no route, transport error), not received from downstream. */
+  local?: boolean;
   /** The branch's response was replaced by new branches (a diversion): not a candidate. */
   superseded?: boolean;
   timerC?: TimerHandle;
@@ -168,13 +170,18 @@ export class ProxyTransaction implements ClientTransactionHandler {
 
   onTransportError(_error: Error, tx: ClientTransaction): void {
     const branch = this.txOf.get(tx);
-    if (branch) this.branchFinal(branch, makeResponse(this.request, 503, 'Service Unavailable', this.toTag));
+    if (branch) this.localFailure(branch, 503, 'Next hop unreachable');
+  }
+
+  private localFailure(branch: Branch, status: number, reason: string): void {
+    branch.local = true;
+    this.branchFinal(branch, makeResponse(this.request, status, reason, this.toTag));
   }
 
   /** A branch could not be started (no route, resolution failed). */
   failBranchStart(tx: ClientTransaction | undefined, status: number, reason: string): void {
     const branch = tx ? this.txOf.get(tx) : this.branches[this.branches.length - 1];
-    if (branch) this.branchFinal(branch, makeResponse(this.request, status, reason, this.toTag));
+    if (branch) this.localFailure(branch, status, reason);
   }
 
   /** Upstream CANCEL (§16.10): cancel every branch and answer the INVITE with 487. */
@@ -205,18 +212,19 @@ export class ProxyTransaction implements ClientTransactionHandler {
     this.sendFinal(this.best());
   }
 
-  /** §16.7 step 6: a 6xx wins; otherwise the lowest class; 503 becomes 500; nothing at all is 408. */
+  /** §16.7 step 6: a 6xx wins; otherwise the lowest class; a received 503 becomes 500; nothing at all is 408. */
   private best(): SipResponse {
-    let best: SipResponse | undefined;
+    let best: Branch | undefined;
     for (const b of this.branches) {
       const r = b.final;
       if (!r || b.superseded) continue;
       if (r.status >= 600) return r;
-      if (!best || Math.floor(r.status / 100) < Math.floor(best.status / 100)) best = r;
+      if (!best || Math.floor(r.status / 100) < Math.floor(best.final!.status / 100)) best = b;
     }
     if (!best) return makeResponse(this.request, 408, undefined, this.toTag);
-    if (best.status === 503) return makeResponse(this.request, 500, 'Next hop unavailable', this.toTag);
-    return best;
+    // A 503 from downstream says that element is overloaded, not this one: it becomes 500.
+    if (best.final!.status === 503 && !best.local) return makeResponse(this.request, 500, 'Next hop unavailable', this.toTag);
+    return best.final!;
   }
 
   private sendFinal(res: SipResponse): void {

@@ -47,3 +47,19 @@ export function viaTarget(via: Via): SendTarget | undefined {
     port: typeof rport === 'number' ? rport : (via.port ?? (protocol === 'TLS' ? 5061 : 5060)),
   };
 }
+
+/** Something that locates SIP servers per RFC 3263 (the resolver module's SipResolver). */
+export interface SipLocator {
+  resolve(input: { scheme: 'sip' | 'sips'; host: string; port?: number; transport?: string }): Promise<SendTarget[]>;
+}
+
+/** Adapts an RFC 3263 locator to the proxy core's {@link TargetResolver}. */
+export function locatorResolver(locator: SipLocator): TargetResolver {
+  return (uri) =>
+    locator.resolve({
+      scheme: uri.scheme,
+      host: uri.address,
+      ...(uri.port !== null ? { port: uri.port } : {}),
+      ...(uri.transport !== undefined ? { transport: uri.transport } : {}),
+    });
+}
