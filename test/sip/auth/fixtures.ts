@@ -1,15 +1,13 @@
 // Reads the shared test data in place (see /work/shared/fixtures/README.md).
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fixturesDir as sharedFixturesDir } from '../../harness/fixtures.js';
 
 /** Environment variable naming the shared fixture directory. */
 export const FIXTURES_ENV = 'TIDEWATER_FIXTURES';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-
 /** $TIDEWATER_FIXTURES, else <repo root>/../shared/fixtures. */
-export const fixturesDir = process.env[FIXTURES_ENV] ?? path.resolve(repoRoot, '../shared/fixtures');
+export const fixturesDir = sharedFixturesDir();
 
 export type Fixture<T> = { ok: true; data: T } | { ok: false; message: string };
 

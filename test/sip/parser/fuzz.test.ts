@@ -5,18 +5,7 @@ import { SipParseError } from '../../../src/sip/message/errors.js';
 import { SipRequest, type SipMessage } from '../../../src/sip/message/message.js';
 import { listFixtures, readFixture } from '../../harness/fixtures.js';
 import { ownMessages } from './own-messages.js';
-
-/** Small deterministic PRNG (mulberry32) so a failure can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../../harness/random.js';
 
 const INTERESTING = Buffer.from('\r\n:;,<>"\\@[]% \t=\x00\xff/0');
 
@@ -59,7 +48,7 @@ describe('mutation fuzz over the torture and hand-made message sets', () => {
     for (const f of listFixtures('rfc4475')) corpus.push(readFixture('rfc4475', f));
     const total = Number(process.env.FUZZ_INPUTS ?? (process.env.CI ? 200_000 : 50_000));
     const seed = Number(process.env.FUZZ_SEED ?? 4475);
-    const rand = rng(seed);
+    const rand = seeded(seed);
     let parsed = 0;
     let rejected = 0;
     for (let i = 0; i < total; i++) {

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { orderSrv, type SrvRecord } from '../../../src/sip/resolver/index.js';
 import { TtlCache } from '../../../src/sip/resolver/ttl-cache.js';
+import { seeded } from '../../harness/random.js';
 
 function srv(name: string, priority: number, weight: number): SrvRecord {
   return { name, priority, weight, port: 5060 };
@@ -12,18 +13,6 @@ function scripted(...draws: number[]): () => number {
   return () => {
     if (i >= draws.length) throw new Error('random drawn more often than scripted');
     return draws[i++]!;
-  };
-}
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
