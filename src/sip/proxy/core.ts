@@ -152,15 +152,14 @@ export class ProxyCore implements TransactionUser {
     const addressed = this.addressedService(request, consumed);
     const ctx = new ServiceRequestContext(this, server, request, addressed.host, consumed, addressed.service, hash, newTag());
     if (request.method === 'INVITE' && !LocalHop.isLocal(server.flow)) server.respond(makeResponse(req, 100));
-    const inDialog = request.to.tag !== undefined;
-    const service = addressed.service;
-    const run = (): void | Promise<void> => {
-      if (!service) return this.defaultRoute(ctx, inDialog);
-      if (inDialog) return service.onInDialogRequest ? service.onInDialogRequest(ctx) : ctx.forward();
-      return service.onInitialRequest(ctx);
-    };
-    const done = run();
+    const done = this.runService(ctx, addressed.service, request.to.tag !== undefined);
     if (done instanceof Promise) done.catch((e: unknown) => this.serviceFailed(ctx, e));
+  }
+
+  private runService(ctx: ServiceRequestContext, service: ProxyService | undefined, inDialog: boolean): void | Promise<void> {
+    if (!service) return this.defaultRoute(ctx, inDialog);
+    if (inDialog) return service.onInDialogRequest ? service.onInDialogRequest(ctx) : ctx.forward();
+    return service.onInitialRequest(ctx);
   }
 
   private serviceFailed(ctx: ServiceRequestContext, e: unknown): void {
@@ -246,16 +245,22 @@ export class ProxyCore implements TransactionUser {
 
   private onCancel(server: ServerTransaction): void {
     const invite = this.tx.findInviteForCancel(server.request);
-    const ctx = invite && this.contexts.get(invite);
-    if (!invite || !ctx) return server.respond(makeResponse(server.request, 481, undefined, newTag()));
-    server.respond(makeResponse(server.request, 200, undefined, ctx.toTag));
-    ctx.cancelled();
+    if (!invite) return server.respond(makeResponse(server.request, 481, undefined, newTag()));
+    const ctx = this.contexts.get(invite);
+    // §16.10: a CANCEL matching a transaction is answered 200 even when the INVITE already has its
+    // final response (then there is nothing left to cancel).
+    server.respond(makeResponse(server.request, 200, undefined, ctx?.toTag ?? newTag()));
+    ctx?.cancelled();
   }
 
-  /** Remembers the context of a server transaction while it lives (for CANCEL). */
+  /** Remembers the context of a server transaction until its final response (for CANCEL). */
   track(server: ServerTransaction, ctx: ServiceRequestContext): void {
     this.contexts.set(server, ctx);
     server.onTerminated(() => this.contexts.delete(server));
+  }
+
+  untrack(server: ServerTransaction): void {
+    this.contexts.delete(server);
   }
 
   // ---- forwarding ------------------------------------------------------------------------------
@@ -395,18 +400,19 @@ export function listenerUri(l: ProxyListener): string {
  * loop does not: Request-URI, From and To tags, Call-ID, CSeq number, Route and Proxy-Require.
  */
 export function loopHash(req: SipRequest): string {
-  let h = 0x811c9dc5;
-  const add = (s: string): void => {
-    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-    h = Math.imul(h ^ 0x7c, 0x01000193);
-  };
-  add(req.uriString);
-  add(req.from.tag ?? '');
-  add(req.to.tag ?? '');
-  add(req.callId);
-  add(String(req.cseq.seq));
-  for (const r of req.getAll('route')) add(r);
+  let h = fnv1a(0x811c9dc5, req.uriString);
+  h = fnv1a(h, req.from.tag ?? '');
+  h = fnv1a(h, req.to.tag ?? '');
+  h = fnv1a(h, req.callId);
+  h = Math.imul(h ^ req.cseq.seq, 0x01000193);
+  for (const line of req.headers) if (line.name === 'route') h = fnv1a(h, line.value);
   return (h >>> 0).toString(36);
+}
+
+/** FNV-1a over a string's char codes, then a separator, continuing from `h`. */
+function fnv1a(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return Math.imul(h ^ 0x7c, 0x01000193);
 }
 
 export { newBranch, SipUri };

@@ -35,6 +35,7 @@ export class ProxyTransaction implements ClientTransactionHandler {
   private recordRoute: boolean;
   private timerC: number;
   private finalSent = false;
+  private released = false;
   private cancelled = false;
   private readonly toTag = newTag();
   private readonly txOf = new Map<ClientTransaction, Branch>();
@@ -100,7 +101,14 @@ export class ProxyTransaction implements ClientTransactionHandler {
 
   onResponse(response: SipResponse, tx: ClientTransaction): void {
     const branch = this.txOf.get(tx);
-    if (!branch) return;
+    if (!branch) {
+      // After release only 2xx retransmissions matter: RFC 6026 §8.4 has the proxy forward them.
+      if (this.released && response.status >= 200 && response.status < 300) {
+        response.popVia();
+        this.server.respond(response);
+      }
+      return;
+    }
     response.popVia();
     let res = response;
     if (this.service?.onResponse && response.status > 100) {
@@ -148,6 +156,7 @@ export class ProxyTransaction implements ClientTransactionHandler {
     this.server.respond(res);
     if (first) for (const b of this.branches) if (b !== branch && !b.final) this.cancelBranch(b);
     this.queue = [];
+    this.maybeRelease();
   }
 
   private branchFinal(branch: Branch, res: SipResponse): void {
@@ -207,7 +216,8 @@ export class ProxyTransaction implements ClientTransactionHandler {
   }
 
   private maybeDone(): void {
-    if (this.finalSent || this.queue.length) return;
+    if (this.finalSent) return this.maybeRelease();
+    if (this.queue.length) return;
     if (this.branches.some((b) => !b.final)) return;
     this.sendFinal(this.best());
   }
@@ -231,6 +241,21 @@ export class ProxyTransaction implements ClientTransactionHandler {
     if (this.finalSent) return;
     this.finalSent = true;
     this.server.respond(res);
+    this.maybeRelease();
+  }
+
+  /**
+   * Once the final response is out and every branch has ended, the branches' requests and
+   * responses are dropped: the transactions live on for their RFC 6026 timers (32 s over UDP),
+   * and holding a whole call's messages that long is what made the heap, and GC, grow.
+   */
+  private maybeRelease(): void {
+    if (this.released || !this.finalSent || this.queue.length) return;
+    for (const b of this.branches) if (!b.final) return;
+    this.released = true;
+    this.branches = [];
+    this.txOf.clear();
+    this.core.untrack(this.server);
   }
 }
 
