@@ -1,5 +1,5 @@
 import { makeResponse, newTag, randomToken } from '../message/build.js';
-import type { SipRequest, SipResponse } from '../message/message.js';
+import { SipRequest, type SipResponse } from '../message/message.js';
 import { parseUri, type Uri } from '../message/uri.js';
 import type { TimerHandle } from '../clock.js';
 import type { ClientTransaction, ClientTransactionHandler, ServerTransaction } from '../transaction/types.js';
@@ -34,6 +34,7 @@ export class ProxyTransaction implements ClientTransactionHandler {
   private mode: 'parallel' | 'sequential' = 'parallel';
   private recordRoute: boolean;
   private timerC: number;
+  private readonly method: string;
   private finalSent = false;
   private released = false;
   private cancelled = false;
@@ -44,18 +45,24 @@ export class ProxyTransaction implements ClientTransactionHandler {
     private readonly core: ProxyCore,
     readonly server: ServerTransaction,
     /** The request as the service handed it over (Route pre-processing done). */
-    readonly request: SipRequest,
+    private req: SipRequest,
     private readonly service: ProxyService | undefined,
     /** Loop-detection hash of the request as received (§16.6 step 8). */
     private readonly loopHash: string,
     options: ForwardOptions,
   ) {
+    this.method = req.method;
     this.recordRoute = options.recordRoute ?? core.recordRoute;
     this.timerC = options.timerC ?? core.timerC;
   }
 
+  /** The request as the service handed it over; not available after {@link maybeRelease}. */
+  get request(): SipRequest {
+    return this.req;
+  }
+
   get isInvite(): boolean {
-    return this.request.method === 'INVITE';
+    return this.method === 'INVITE';
   }
 
   /** Starts forwarding to the targets (all at once, or one after another). */
@@ -255,9 +262,13 @@ export class ProxyTransaction implements ClientTransactionHandler {
     this.released = true;
     this.branches = [];
     this.txOf.clear();
+    this.req = RELEASED;
     this.core.untrack(this.server);
   }
 }
+
+/** Stands in for the request of a released proxy transaction (nothing reads it then). */
+const RELEASED = new SipRequest('RELEASED', 'sip:released.invalid', [], Buffer.alloc(0));
 
 /** Parses a Route value given as a URI string or a `<uri>` name-addr. */
 export function routeUri(value: string): Uri {

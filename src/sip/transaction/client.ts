@@ -5,6 +5,7 @@
  */
 import type { SipRequest, SipResponse } from '../message/message.js';
 import { serializeMessage } from '../message/serialize.js';
+import { parseMessage } from '../parser/parse.js';
 import { isReliable, type Flow, type SendTarget } from '../transport/types.js';
 import { ackForNon2xx } from './ack.js';
 import { TimerSlot, asError, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
@@ -27,14 +28,18 @@ abstract class ClientTransactionBase implements ClientTransaction {
   /** A final response reached the TU: a later transport failure is logged, not reported to it. */
   private finalDelivered = false;
 
+  /** The request, or undefined once only {@link bytes} are kept (waiting states). */
+  private req: SipRequest | undefined;
+
   constructor(
     protected readonly ctx: TransactionContext,
     readonly id: string,
-    readonly request: SipRequest,
+    request: SipRequest,
     private readonly target: SendTarget,
     protected readonly handler: ClientTransactionHandler,
     initial: ClientTransactionState,
   ) {
+    this.req = request;
     this.current = initial;
     this.bytes = serializeMessage(request);
     this.retransmitTimer = new TimerSlot(ctx, `retransmit ${id}`);
@@ -47,6 +52,17 @@ abstract class ClientTransactionBase implements ClientTransaction {
 
   get flow(): Flow | undefined {
     return this.sentOn;
+  }
+
+  /** The request (decoded again from its bytes if the transaction was put to sleep). */
+  get request(): SipRequest {
+    if (this.req === undefined) this.req = parseMessage(this.bytes) as SipRequest;
+    return this.req;
+  }
+
+  /** Accepted or Completed only absorb retransmissions: keep the request as bytes alone. */
+  protected sleep(): void {
+    this.req = undefined;
   }
 
   /** Sends the request and starts timer B or F (64*T1, §17.1.1.2, §17.1.2.2). */
@@ -209,6 +225,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
     this.current = 'accepted';
     this.lifetimeTimer.start(sixtyFourT1(this.ctx.timers), () => this.finish());
     this.deliver(response, true);
+    this.sleep();
   }
 
   /**
@@ -220,6 +237,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
     this.current = 'completed';
     this.ack = serializeMessage(ackForNon2xx(this.request, response));
     this.send(this.ack);
+    this.sleep();
     const timerD = this.reliable(flow) ? 0 : Math.max(TIMER_D_MIN, sixtyFourT1(this.ctx.timers));
     this.deliver(response, true);
     if (this.current === 'completed') this.after(timerD, () => this.finish());
@@ -281,6 +299,7 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
         this.lifetimeTimer.stop();
         this.current = 'completed';
         this.deliver(response, true);
+        this.sleep();
         if (this.current === 'completed') this.after(this.reliable(flow) ? 0 : this.ctx.timers.T4, () => this.finish());
         return;
       case 'completed':

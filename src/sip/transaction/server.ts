@@ -6,6 +6,7 @@
 import { makeResponse } from '../message/build.js';
 import type { SipRequest, SipResponse } from '../message/message.js';
 import { serializeMessage } from '../message/serialize.js';
+import { parseMessage } from '../parser/parse.js';
 import { isReliable, type Flow } from '../transport/types.js';
 import { TimerSlot, asError, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
 import { responseRoute, type ResponseRoute } from './response-route.js';
@@ -27,13 +28,19 @@ abstract class ServerTransactionBase implements ServerTransaction {
   /** The To tag of the final response sent, which an RFC 2543 ACK must carry (§17.2.3). */
   finalToTag: string | undefined;
 
+  /** The request, or undefined while it sleeps as {@link asleep} bytes. */
+  private req: SipRequest | undefined;
+  /** The request as bytes once the transaction only waits for retransmissions. */
+  private asleep: Buffer | undefined;
+
   constructor(
     protected readonly ctx: TransactionContext,
     readonly id: string,
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly flow: Flow,
     initial: ServerTransactionState,
   ) {
+    this.req = request;
     this.current = initial;
     this.reliable = isReliable(flow.protocol);
     this.route = responseRoute(request, flow);
@@ -43,6 +50,24 @@ abstract class ServerTransactionBase implements ServerTransaction {
 
   get state(): ServerTransactionState {
     return this.current;
+  }
+
+  /** The request that created the transaction (decoded again from bytes if it was put to sleep). */
+  get request(): SipRequest {
+    if (this.req === undefined) this.req = parseMessage(this.asleep!) as SipRequest;
+    return this.req;
+  }
+
+  /**
+   * After the final response the transaction only absorbs retransmissions for up to 64*T1
+   * (32 s over UDP): the decoded request is dropped and kept as bytes, which is most of what a
+   * waiting transaction would otherwise hold on the heap.
+   */
+  private sleep(): void {
+    const req = this.req;
+    if (req === undefined) return;
+    this.asleep = req.raw ?? serializeMessage(req);
+    this.req = undefined;
   }
 
   /**
@@ -83,14 +108,15 @@ abstract class ServerTransactionBase implements ServerTransaction {
   /** Sends a response and keeps it as the one to retransmit. */
   protected transmit(response: SipResponse): void {
     this.last = serializeMessage(response);
+    this.sendBytes(this.last);
     if (response.status >= 200) {
       try {
         this.finalToTag = response.to.tag;
       } catch {
         this.finalToTag = undefined;
       }
+      this.sleep();
     }
-    this.sendBytes(this.last);
   }
 
   protected resendLast(): void {
