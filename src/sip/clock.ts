@@ -14,14 +14,66 @@ export interface Clock {
   clearTimeout(handle: TimerHandle | undefined): void;
 }
 
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return { __timer: t };
-  },
-  clearTimeout(handle) {
-    if (handle) clearTimeout(handle.__timer as NodeJS.Timeout);
-  },
-};
+interface Entry {
+  fn: (() => void) | undefined;
+}
+
+/**
+ * A clock whose timers share one Node timer per time slot. A SIP transaction sets two to four
+ * timers (A-M of RFC 3261 §17) and most are cancelled or fire within seconds of each other: with a
+ * Node timer each, a proxy at a few thousand calls/s spends much of its time creating, cancelling
+ * and firing them. Here a timer becomes an entry in the slot of its due time, rounded up to
+ * `resolutionMs`: it never fires early, at most `resolutionMs` late, which is far inside what the
+ * RFC's timers (T1 = 500 ms) care about. Timers do not keep the process alive.
+ */
+export class SlottedClock implements Clock {
+  private readonly slots = new Map<number, Entry[]>();
+
+  constructor(private readonly resolutionMs = 10) {}
+
+  now(): number {
+    return performance.now();
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const now = performance.now();
+    const due = Math.ceil((now + Math.max(0, ms)) / this.resolutionMs) * this.resolutionMs;
+    const entry: Entry = { fn };
+    const slot = this.slots.get(due);
+    if (slot) slot.push(entry);
+    else {
+      this.slots.set(due, [entry]);
+      const t = setTimeout(() => this.fire(due), due - now);
+      t.unref();
+    }
+    return { __timer: entry };
+  }
+
+  clearTimeout(handle: TimerHandle | undefined): void {
+    // Dropping the callback lets what it closes over be collected before the slot comes due.
+    if (handle) (handle.__timer as Entry).fn = undefined;
+  }
+
+  private fire(due: number): void {
+    const slot = this.slots.get(due);
+    this.slots.delete(due);
+    if (!slot) return;
+    let failure: unknown;
+    let failed = false;
+    for (const entry of slot) {
+      const fn = entry.fn;
+      if (fn === undefined) continue;
+      entry.fn = undefined;
+      try {
+        fn();
+      } catch (e) {
+        if (!failed) failure = e;
+        failed = true;
+      }
+    }
+    // Like a throwing Node timer, but only after every other timer of the slot has run.
+    if (failed) throw failure;
+  }
+}
+
+export const systemClock: Clock = new SlottedClock(10);

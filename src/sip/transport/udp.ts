@@ -26,6 +26,19 @@ export function udpFlowId(local: Endpoint, remote: Endpoint): string {
   return `${FLOW_PREFIX}${local.address}/${local.port}/${remote.address}/${remote.port}`;
 }
 
+/**
+ * dgram runs every destination through a DNS lookup, even an IP literal (a regex and a deferred
+ * callback per datagram). The transport layer only ever sends to IP literals it has checked, so
+ * the lookup answers at once with the address itself.
+ */
+function literalLookup(
+  address: string,
+  family: unknown,
+  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  callback(null, address, typeof family === 'number' && family === 6 ? 6 : net.isIPv6(address) ? 6 : 4);
+}
+
 /** Splits a UDP flow id into its local and remote endpoints; undefined if it is not one. */
 export function parseUdpFlowId(id: string): { local: Endpoint; remote: Endpoint } | undefined {
   if (!id.startsWith(FLOW_PREFIX)) return undefined;
@@ -83,7 +96,9 @@ export class UdpListener {
     onError: (error: Error) => void,
   ): Promise<UdpListener> {
     const family = net.isIPv6(options.address) ? 6 : 4;
-    const socket = dgram.createSocket(family === 6 ? { type: 'udp6', ipv6Only: options.ipv6Only } : { type: 'udp4' });
+    const socket = dgram.createSocket(
+      family === 6 ? { type: 'udp6', ipv6Only: options.ipv6Only, lookup: literalLookup } : { type: 'udp4', lookup: literalLookup },
+    );
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind({ address: options.address, port: options.port, exclusive: true }, () => {

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { SlottedClock } from '../../src/sip/clock.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('the slotted system clock', () => {
+  it('fires timers in due order, never early, and not at all once cleared', async () => {
+    const clock = new SlottedClock(10);
+    const fired: Array<[string, number]> = [];
+    const t0 = clock.now();
+    clock.setTimeout(() => fired.push(['b', clock.now() - t0]), 40);
+    clock.setTimeout(() => fired.push(['a', clock.now() - t0]), 15);
+    const c = clock.setTimeout(() => fired.push(['c', clock.now() - t0]), 20);
+    clock.clearTimeout(c);
+    await sleep(120);
+    expect(fired.map(([n]) => n)).toEqual(['a', 'b']);
+    expect(fired[0]![1]).toBeGreaterThanOrEqual(15);
+    expect(fired[1]![1]).toBeGreaterThanOrEqual(40);
+  });
+
+  it('runs the other timers of a slot when one throws, then reports the error', async () => {
+    const clock = new SlottedClock(50);
+    const ran: string[] = [];
+    const errors: unknown[] = [];
+    const onError = (e: unknown) => errors.push(e);
+    process.on('uncaughtException', onError);
+    try {
+      clock.setTimeout(() => {
+        throw new Error('boom');
+      }, 1);
+      clock.setTimeout(() => ran.push('second'), 1);
+      await sleep(120);
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+    expect(ran).toEqual(['second']);
+    expect(String(errors[0])).toMatch(/boom/);
+  });
+});
