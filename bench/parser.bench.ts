@@ -25,20 +25,49 @@ interface Result {
   cpuUs: number;
 }
 
-function measure(fn: () => void): Result {
-  const warm = performance.now() + 300;
-  while (performance.now() < warm) for (let i = 0; i < 1000; i++) fn();
+/** Time slice of one side before switching to the other (see {@link compare}). */
+const SLICE_MS = 50;
+
+interface Tally {
+  ops: number;
+  ms: number;
+  cpuUs: number;
+}
+
+function runFor(fn: () => void, ms: number, t: Tally): void {
   let ops = 0;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const end = t0 + BENCH_MS;
-  while (performance.now() < end) {
+  const end = t0 + ms;
+  let now = t0;
+  while (now < end) {
     for (let i = 0; i < 1000; i++) fn();
     ops += 1000;
+    now = performance.now();
   }
-  const elapsed = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  return { rate: (ops / elapsed) * 1000, cpuUs: (cpu.user + cpu.system) / ops };
+  t.ops += ops;
+  t.ms += now - t0;
+  t.cpuUs += cpu.user + cpu.system;
+}
+
+/**
+ * Measures both sides in alternating slices of {@link SLICE_MS} over BENCH_MS each, so that load
+ * from other work on a shared machine falls on both alike (measuring one side after the other let
+ * a burst of load land on one side only and skew the ratio).
+ */
+function compare(ours: () => void, ref: () => void): [Result, Result] {
+  const warm: Tally = { ops: 0, ms: 0, cpuUs: 0 };
+  runFor(ours, 300, warm);
+  runFor(ref, 300, warm);
+  const a: Tally = { ops: 0, ms: 0, cpuUs: 0 };
+  const b: Tally = { ops: 0, ms: 0, cpuUs: 0 };
+  while (a.ms < BENCH_MS || b.ms < BENCH_MS) {
+    runFor(ours, SLICE_MS, a);
+    runFor(ref, SLICE_MS, b);
+  }
+  const result = (t: Tally): Result => ({ rate: (t.ops / t.ms) * 1000, cpuUs: t.cpuUs / t.ops });
+  return [result(a), result(b)];
 }
 
 let sink: unknown;
@@ -84,8 +113,7 @@ for (const [name, buf] of MESSAGES) {
     ],
   ];
   for (const [label, ours, ref] of cases) {
-    const a = measure(ours);
-    const b = measure(ref);
+    const [a, b] = compare(ours, ref);
     rows.push(`${name} | ${label}\n  tidewater ${fmt(a)}\n  sip (ref) ${fmt(b)}\n  ratio     ${(a.rate / b.rate).toFixed(2)}x (goal >= 3x)`);
   }
 }

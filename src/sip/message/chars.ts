@@ -61,6 +61,12 @@ export function skipWs(s: string, i: number, end = s.length): number {
   return i;
 }
 
+/** {@link skipWs} over bytes from {@link bytesOf}. */
+export function skipWsBytes(b: Uint8Array, i: number, end: number): number {
+  while (i < end && isWs(b[i]!)) i++;
+  return i;
+}
+
 /** Index just past the last non-whitespace char before `end`. */
 export function trimEnd(s: string, start: number, end: number): number {
   while (end > start && isWs(s.charCodeAt(end - 1))) end--;
@@ -93,4 +99,38 @@ export function unquote(s: string): string {
 /** Quotes a string as a quoted-string, escaping `"` and `\`. */
 export function quote(s: string): string {
   return `"${s.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+/**
+ * Char codes for the scanners, as bytes: V8 reads a Buffer faster than a string's chars. While
+ * the parser runs, its text is backed by the bytes it was decoded from (char i is byte i); any
+ * other string is copied into a scratch buffer, with chars above 255 (which no char class holds)
+ * written as 0xff, which no char class holds either.
+ */
+let parseText: string | null = null;
+let parseBytes: Buffer | null = null;
+let scratchText: string | null = null;
+let scratch: Buffer = Buffer.allocUnsafeSlow(256);
+
+/**
+ * @internal The parser declares that `text` is `bytes` decoded as latin1, until it calls this
+ * again with nulls (the bytes must not be kept past the parse: the caller may reuse them).
+ */
+export function scanBytesOf(text: string | null, bytes: Buffer | null): void {
+  parseText = text;
+  parseBytes = bytes;
+}
+
+/** @internal Bytes `b` with `b[i]` standing for `s.charCodeAt(i)` as the char classes see it. */
+export function bytesOf(s: string): Buffer {
+  if (s === parseText) return parseBytes!;
+  if (s !== scratchText) {
+    if (scratch.length < s.length) scratch = Buffer.allocUnsafeSlow(Math.max(s.length, scratch.length * 2));
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      scratch[i] = c > 0xff ? 0xff : c;
+    }
+    scratchText = s;
+  }
+  return scratch;
 }

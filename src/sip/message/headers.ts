@@ -88,18 +88,36 @@ export const LIST_HEADERS: ReadonlySet<string> = new Set([
 const cache = new Map<string, string>();
 const CACHE_LIMIT = 4096;
 
-/** Header names worth recognising without allocating, grouped by length. */
-const KNOWN_BY_LENGTH: Array<Array<[string, string]>> = [];
-for (const canon of [
+/**
+ * Headers that may appear only once (RFC 3261 §7.3.1, §20), each with a bit of its own; a second
+ * one makes the message malformed (RFC 4475 §3.3.8).
+ */
+export const SINGLE_HEADER_BITS: Readonly<Record<string, number>> = Object.assign(
+  Object.create(null) as Record<string, number>,
+  { 'call-id': 1, cseq: 2, from: 4, to: 8, 'max-forwards': 16, 'content-length': 32 },
+);
+
+/** Header names worth recognising without allocating (canonical, lower-case). */
+export const KNOWN_NAMES: readonly string[] = [
   'via', 'from', 'to', 'call-id', 'cseq', 'contact', 'max-forwards', 'content-length', 'content-type', 'route',
   'record-route', 'expires', 'authorization', 'proxy-authorization', 'www-authenticate', 'proxy-authenticate',
   'user-agent', 'allow', 'supported', 'require', 'path', 'service-route', 'event', 'session-expires', 'accept',
   'p-asserted-identity', 'p-preferred-identity', 'p-associated-uri', 'server', 'subject', 'min-expires',
   'allow-events', 'p-charging-vector', 'date', 'reason', 'rseq', 'rack', 'refer-to', 'subscription-state',
-]) {
-  (KNOWN_BY_LENGTH[canon.length] ??= []).push([canon, canon]);
-}
-for (const [c, canon] of Object.entries(COMPACT)) (KNOWN_BY_LENGTH[1] ??= []).push([c, canon]);
+  'proxy-require', 'unsupported', 'min-se', 'privacy', 'p-access-network-info', 'p-visited-network-id',
+  'p-charging-function-addresses', 'security-client', 'security-server', 'security-verify', 'accept-encoding',
+  'accept-language', 'content-encoding', 'content-disposition', 'mime-version', 'timestamp', 'warning',
+  'organization', 'priority', 'in-reply-to', 'reply-to', 'retry-after', 'history-info', 'p-called-party-id',
+  'p-served-user', 'referred-by', 'replaces', 'sip-etag', 'sip-if-match', 'authentication-info',
+];
+
+/** The compact forms (one letter) with their long names. */
+export const COMPACT_FORMS: ReadonlyArray<readonly [string, string]> = Object.entries(COMPACT);
+
+/** Header names worth recognising without allocating, grouped by length. */
+const KNOWN_BY_LENGTH: Array<Array<[string, string]>> = [];
+for (const canon of KNOWN_NAMES) (KNOWN_BY_LENGTH[canon.length] ??= []).push([canon, canon]);
+for (const [c, canon] of COMPACT_FORMS) (KNOWN_BY_LENGTH[1] ??= []).push([c, canon]);
 
 /**
  * The canonical name when `s[start..end)` is a well-known header name in any letter case, without
@@ -152,9 +170,22 @@ export function prettyName(canon: string): string {
 export function splitList(value: string): string[] {
   const out: string[] = [];
   let start = 0;
+  for (;;) {
+    const end = endOfListItem(value, start, value.length);
+    out.push(trimSlice(value, start, end));
+    if (end === value.length) return out;
+    start = end + 1;
+  }
+}
+
+/**
+ * Index of the comma ending the list item that starts at `start` (not inside a quoted string
+ * nor `<...>`, §7.3.1), or `end` for the last item of `value[..end)`.
+ */
+export function endOfListItem(value: string, start: number, end: number): number {
   let inQuote = false;
   let inAngle = false;
-  for (let i = 0; i < value.length; i++) {
+  for (let i = start; i < end; i++) {
     const c = value.charCodeAt(i);
     if (inQuote) {
       if (c === 0x5c) i++;
@@ -162,13 +193,9 @@ export function splitList(value: string): string[] {
     } else if (c === 0x22) inQuote = true;
     else if (c === 0x3c) inAngle = true;
     else if (c === 0x3e) inAngle = false;
-    else if (c === 0x2c && !inAngle) {
-      out.push(trimSlice(value, start, i));
-      start = i + 1;
-    }
+    else if (c === 0x2c && !inAngle) return i;
   }
-  out.push(trimSlice(value, start, value.length));
-  return out;
+  return end;
 }
 
 function trimSlice(s: string, a: number, b: number): string {

@@ -1,10 +1,10 @@
 import { SipParseError } from './errors.js';
-import { DIGIT } from './chars.js';
+import { DIGIT, skipWs, trimEnd } from './chars.js';
 import { HeaderLine } from './header-line.js';
-import { LIST_HEADERS, canonicalName, splitList } from './headers.js';
-import { NameAddr, parseNameAddr } from './name-addr.js';
+import { LIST_HEADERS, canonicalName, endOfListItem, splitList } from './headers.js';
+import { NameAddr, parseNameAddr, parseNameAddrIn } from './name-addr.js';
 import { parseUri, type Uri } from './uri.js';
-import { Via, parseVia } from './via.js';
+import { Via, parseViaIn } from './via.js';
 
 export interface CSeq {
   seq: number;
@@ -21,14 +21,27 @@ const MAX_CSEQ = 0xffffffff;
 export abstract class SipMessage {
   /** The original bytes while the message is unmodified; dropped on the first edit. */
   protected rawBytes: Buffer | null;
+  private bodyBytes: Buffer | null;
+  /** The parsed buffer while {@link body} or {@link raw} have not been cut from it yet. */
+  private src: Buffer | null = null;
+  private bodyStart = 0;
+  private bodyEnd = 0;
+  /** End of the message in `src` while `raw` is still to be cut from it; -1 otherwise. */
+  private rawEnd = -1;
+  private viaCache: Via[] | null = null;
+  private fromCache: NameAddr | null = null;
+  private toCache: NameAddr | null = null;
+  private cseqCache: CSeq | null = null;
+  /** Decoded name-addr lists, by `list:<name>`; created on first use. */
   private typed: Map<string, unknown> | null = null;
 
   constructor(
     protected lines: HeaderLine[],
-    private bodyBytes: Buffer,
+    body: Buffer,
     raw: Buffer | null = null,
   ) {
     this.rawBytes = raw;
+    this.bodyBytes = body;
   }
 
   /** The header lines in order; change them only through the methods of this class. */
@@ -41,10 +54,16 @@ export abstract class SipMessage {
 
   /** The bytes this message was parsed from, while it has not been modified. */
   get raw(): Buffer | null {
+    if (this.rawEnd >= 0) {
+      const src = this.src!;
+      this.rawBytes = this.rawEnd === src.length ? src : src.subarray(0, this.rawEnd);
+      this.rawEnd = -1;
+    }
     return this.rawBytes;
   }
 
   get body(): Buffer {
+    if (this.bodyBytes === null) this.bodyBytes = this.src!.subarray(this.bodyStart, this.bodyEnd);
     return this.bodyBytes;
   }
 
@@ -60,19 +79,33 @@ export abstract class SipMessage {
   framed(body: Buffer, raw: Buffer): void {
     this.bodyBytes = body;
     this.rawBytes = raw;
+    this.rawEnd = -1;
+  }
+
+  /**
+   * @internal The parser sets the body to `buf[bodyStart..bodyEnd)` and, when `rawEnd` is not
+   * negative, the message's bytes to `buf[0..rawEnd)`; both are cut from `buf` on first read.
+   */
+  frame(buf: Buffer, bodyStart: number, bodyEnd: number, rawEnd: number): void {
+    this.src = buf;
+    this.bodyStart = bodyStart;
+    this.bodyEnd = bodyEnd;
+    this.bodyBytes = null;
+    this.rawEnd = rawEnd;
+    if (rawEnd >= 0) this.rawBytes = null;
   }
 
   protected modified(name?: string): void {
     this.rawBytes = null;
-    if (name !== undefined && this.typed) this.typed.delete(name);
-  }
-
-  private cached<T>(key: string, decode: () => T): T {
-    if (this.typed === null) this.typed = new Map();
-    else if (this.typed.has(key)) return this.typed.get(key) as T;
-    const v = decode();
-    this.typed.set(key, v);
-    return v;
+    this.rawEnd = -1;
+    if (name === 'via') this.viaCache = null;
+    else if (name === 'from') this.fromCache = null;
+    else if (name === 'to') this.toCache = null;
+    else if (name === 'cseq') this.cseqCache = null;
+    else if (name !== undefined && this.typed !== null) {
+      this.typed.delete(name);
+      this.typed.delete(`list:${name}`);
+    }
   }
 
   // ---- generic header access -------------------------------------------------------------
@@ -81,6 +114,20 @@ export abstract class SipMessage {
     const h = this.lines;
     for (let i = from; i < h.length; i++) if (h[i]!.name === canon) return i;
     return -1;
+  }
+
+  /** @internal The first line named `canon` (already canonical). */
+  line(canon: string): HeaderLine | undefined {
+    const h = this.lines;
+    for (let i = 0; i < h.length; i++) if (h[i]!.name === canon) return h[i];
+    return undefined;
+  }
+
+  /** The value of the first line named `canon` (already canonical). */
+  private valueOf(canon: string): string | undefined {
+    const h = this.lines;
+    for (let i = 0; i < h.length; i++) if (h[i]!.name === canon) return h[i]!.value;
+    return undefined;
   }
 
   has(name: string): boolean {
@@ -174,17 +221,8 @@ export abstract class SipMessage {
 
   /** Every Via value, top first (RFC 3261 §20.42). */
   get vias(): Via[] {
-    return this.cached('via', () => {
-      const out: Via[] = [];
-      for (const h of this.headers) {
-        if (h.name !== 'via') continue;
-        for (const item of splitList(h.value)) {
-          if (item.length === 0) throw new SipParseError('Via: empty value', { header: 'via' });
-          out.push(parseVia(item));
-        }
-      }
-      return out;
-    });
+    if (this.viaCache === null) this.viaCache = decodeVias(this.lines);
+    return this.viaCache;
   }
 
   get topVia(): Via | undefined {
@@ -193,11 +231,11 @@ export abstract class SipMessage {
 
   /** Puts a Via on top (a proxy or UAC sending a request, §16.6 step 8). */
   pushVia(via: Via): void {
-    const vias = this.typed?.get('via') as Via[] | undefined;
+    const vias = this.viaCache;
     this.prepend('via', via.toString());
-    if (vias) {
+    if (vias !== null) {
       vias.unshift(via);
-      this.typed!.set('via', vias);
+      this.viaCache = vias;
     }
   }
 
@@ -207,7 +245,7 @@ export abstract class SipMessage {
     const top = vias[0];
     if (!top) return undefined;
     this.popFirstValue('via');
-    this.typed!.set('via', vias.slice(1));
+    this.viaCache = vias.slice(1);
     return top;
   }
 
@@ -216,58 +254,66 @@ export abstract class SipMessage {
     const vias = this.vias;
     if (vias.length === 0) return;
     this.replaceFirstValue('via', vias[0]!.toString());
-    this.typed!.set('via', vias);
+    this.viaCache = vias;
   }
 
-  private nameAddr(canon: string): NameAddr {
-    return this.cached(canon, () => {
-      const v = this.get(canon);
-      if (v === undefined) throw new SipParseError(`missing ${canon} header`, { header: canon });
-      return parseNameAddr(v, canon);
-    });
+  private decodeNameAddr(canon: 'from' | 'to'): NameAddr {
+    const h = this.line(canon);
+    if (h === undefined) throw new SipParseError(`missing ${canon} header`, { header: canon });
+    return parseNameAddrIn(h.valueText, h.valueFrom, h.valueTo, canon);
   }
 
   get from(): NameAddr {
-    return this.nameAddr('from');
+    if (this.fromCache === null) this.fromCache = this.decodeNameAddr('from');
+    return this.fromCache;
   }
 
   get to(): NameAddr {
-    return this.nameAddr('to');
+    if (this.toCache === null) this.toCache = this.decodeNameAddr('to');
+    return this.toCache;
   }
 
   /** Writes back From or To after its tag or URI was changed. */
   commitNameAddr(name: 'from' | 'to'): void {
-    const na = this.nameAddr(name);
+    const na = name === 'from' ? this.from : this.to;
     this.set(name, na.toString());
-    this.typed!.set(name, na);
+    if (name === 'from') this.fromCache = na;
+    else this.toCache = na;
   }
 
   get callId(): string {
-    const v = this.get('call-id');
+    const v = this.valueOf('call-id');
     if (v === undefined) throw new SipParseError('missing Call-ID header', { header: 'call-id' });
     return v;
   }
 
   get cseq(): CSeq {
-    return this.cached('cseq', () => parseCSeq(this.get('cseq')));
+    if (this.cseqCache === null) {
+      const h = this.line('cseq');
+      if (h === undefined) throw new SipParseError('missing CSeq header', { header: 'cseq' });
+      this.cseqCache = cseqIn(h.valueText, h.valueFrom, h.valueTo);
+    }
+    return this.cseqCache;
   }
 
   /** Max-Forwards, or undefined when absent (§20.22). */
   get maxForwards(): number | undefined {
-    const v = this.get('max-forwards');
-    if (v === undefined) return undefined;
-    return parseCount(v, 'max-forwards', 255);
+    return countOf(this.line('max-forwards'), 'max-forwards', 255);
   }
 
   /** Decoded name-addr list of a header such as Contact, Route, Record-Route, Path. */
   nameAddrs(name: string): NameAddr[] {
     const canon = canonicalName(name);
-    return this.cached(`list:${canon}`, () =>
-      this.getAll(canon).map((v) => {
-        if (v.length === 0) throw new SipParseError(`empty value in ${canon}`, { header: canon });
-        return parseNameAddr(v, canon);
-      }),
-    );
+    const key = `list:${canon}`;
+    if (this.typed === null) this.typed = new Map();
+    else if (this.typed.has(key)) return this.typed.get(key) as NameAddr[];
+    const out: NameAddr[] = [];
+    for (const v of this.getAll(canon)) {
+      if (v.length === 0) throw new SipParseError(`empty value in ${canon}`, { header: canon });
+      out.push(parseNameAddr(v, canon));
+    }
+    this.typed.set(key, out);
+    return out;
   }
 
   /** Contact bindings; empty for `Contact: *` (see {@link isWildcardContact}). */
@@ -277,7 +323,7 @@ export abstract class SipMessage {
 
   /** True for the `Contact: *` of a REGISTER removing all bindings (RFC 3261 §10.2.2). */
   get isWildcardContact(): boolean {
-    const v = this.get('contact');
+    const v = this.valueOf('contact');
     return v !== undefined && v === '*';
   }
 
@@ -291,24 +337,53 @@ export abstract class SipMessage {
 
   /** Content-Length as declared, or undefined when absent. */
   get contentLength(): number | undefined {
-    const v = this.get('content-length');
-    return v === undefined ? undefined : parseCount(v, 'content-length', 0x7fffffff);
+    return countOf(this.line('content-length'), 'content-length', 0x7fffffff);
   }
 
   /** Expires header in seconds, or undefined (§20.19). */
   get expires(): number | undefined {
-    const v = this.get('expires');
-    return v === undefined ? undefined : parseCount(v, 'expires', MAX_CSEQ);
+    return countOf(this.line('expires'), 'expires', MAX_CSEQ);
   }
+}
+
+/** Every Via value of `lines`, top first; throws on an empty or malformed one (§20.42, §25.1). */
+function decodeVias(lines: readonly HeaderLine[]): Via[] {
+  const out: Via[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const h = lines[i]!;
+    if (h.name !== 'via') continue;
+    const v = h.valueText;
+    const last = h.valueTo;
+    let start = h.valueFrom;
+    for (;;) {
+      // Without a comma ahead the rest is one item; only a comma needs the quote-aware scan.
+      const comma = v.indexOf(',', start);
+      const end = comma < 0 || comma >= last ? last : endOfListItem(v, start, last);
+      const a = skipWs(v, start, end);
+      const b = trimEnd(v, a, end);
+      if (a === b) throw new SipParseError('Via: empty value', { header: 'via' });
+      out.push(parseViaIn(v, a, b));
+      if (end === last) break;
+      start = end + 1;
+    }
+  }
+  return out;
 }
 
 /** Parses `1*DIGIT` with an upper bound; throws SipParseError naming the header. */
 export function parseCount(v: string, header: string, max: number): number {
-  if (v.length === 0 || v.length > 12) throw new SipParseError(`bad ${header} value`, { header });
-  for (let i = 0; i < v.length; i++) {
-    if (DIGIT[v.charCodeAt(i)] !== 1) throw new SipParseError(`bad ${header} value`, { header });
+  return countIn(v, 0, v.length, header, max);
+}
+
+/** {@link parseCount} of `s[start..end)`. */
+function countIn(s: string, start: number, end: number, header: string, max: number): number {
+  if (end === start || end - start > 12) throw new SipParseError(`bad ${header} value`, { header });
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (DIGIT[c] !== 1) throw new SipParseError(`bad ${header} value`, { header });
+    n = n * 10 + c - 0x30;
   }
-  const n = Number(v);
   if (n > max) throw new SipParseError(`${header} value too large`, { header });
   return n;
 }
@@ -316,14 +391,23 @@ export function parseCount(v: string, header: string, max: number): number {
 /** Parses `CSeq: 1*DIGIT LWS Method` with the 2^32-1 bound of §8.1.1.5. */
 export function parseCSeq(v: string | undefined): CSeq {
   if (v === undefined) throw new SipParseError('missing CSeq header', { header: 'cseq' });
-  let i = 0;
-  while (i < v.length && DIGIT[v.charCodeAt(i)] === 1) i++;
-  const num = v.slice(0, i);
+  return cseqIn(v, 0, v.length);
+}
+
+/** {@link parseCSeq} of `s[start..end)`. */
+function cseqIn(s: string, start: number, end: number): CSeq {
+  let i = start;
+  while (i < end && DIGIT[s.charCodeAt(i)] === 1) i++;
   let j = i;
-  while (j < v.length && (v.charCodeAt(j) === 0x20 || v.charCodeAt(j) === 0x09)) j++;
-  if (i === 0 || j === i || j >= v.length) throw new SipParseError('malformed CSeq', { header: 'cseq' });
-  const seq = parseCount(num, 'cseq', MAX_CSEQ);
-  return { seq, method: v.slice(j) };
+  while (j < end && (s.charCodeAt(j) === 0x20 || s.charCodeAt(j) === 0x09)) j++;
+  if (i === start || j === i || j >= end) throw new SipParseError('malformed CSeq', { header: 'cseq' });
+  const seq = countIn(s, start, i, 'cseq', MAX_CSEQ);
+  return { seq, method: s.slice(j, end) };
+}
+
+/** The decimal count in the value of `h` (see {@link parseCount}), or undefined without `h`. */
+function countOf(h: HeaderLine | undefined, header: string, max: number): number | undefined {
+  return h === undefined ? undefined : countIn(h.valueText, h.valueFrom, h.valueTo, header, max);
 }
 
 /** A SIP request (RFC 3261 §7.1). */
@@ -352,6 +436,11 @@ export class SipRequest extends SipMessage {
     this.modified();
   }
 
+  /** @internal The parser hands over the Request-URI it decoded from the start line. */
+  decodedUri(uri: Uri): void {
+    this.uriCache = uri;
+  }
+
   /** Rewrites the Request-URI text after the decoded {@link uri} was edited in place. */
   commitUri(): void {
     if (this.uriCache) this.uriText = this.uriCache.toString();
@@ -367,7 +456,7 @@ export class SipRequest extends SipMessage {
   }
 
   clone(): SipRequest {
-    return new SipRequest(this.method, this.uriText, this.lines.slice(), this.body, this.rawBytes);
+    return new SipRequest(this.method, this.uriText, this.lines.slice(), this.body, this.raw);
   }
 }
 
@@ -388,7 +477,7 @@ export class SipResponse extends SipMessage {
   }
 
   clone(): SipResponse {
-    return new SipResponse(this.status, this.reason, this.lines.slice(), this.body, this.rawBytes);
+    return new SipResponse(this.status, this.reason, this.lines.slice(), this.body, this.raw);
   }
 }
 

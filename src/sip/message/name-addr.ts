@@ -1,7 +1,7 @@
 import { SipParseError } from './errors.js';
 import { TOKEN, endOfQuoted, isWs, skipWs, trimEnd, unquote } from './chars.js';
 import { Params, parseHeaderParams } from './params.js';
-import { parseUri, type Uri } from './uri.js';
+import { parseUriIn, type Uri } from './uri.js';
 
 /**
  * A name-addr or addr-spec with header parameters, as in From, To, Contact, Route,
@@ -41,8 +41,13 @@ export class NameAddr {
 
 /** Parses one name-addr / addr-spec with parameters; `header` names the field in errors. */
 export function parseNameAddr(s: string, header: string): NameAddr {
-  const end = trimEnd(s, 0, s.length);
-  let i = skipWs(s, 0, end);
+  return parseNameAddrIn(s, 0, s.length, header);
+}
+
+/** Parses the name-addr `s[start..end)` (see {@link parseNameAddr}) without copying it first. */
+export function parseNameAddrIn(s: string, start: number, end: number, header: string): NameAddr {
+  end = trimEnd(s, start, end);
+  let i = skipWs(s, start, end);
   if (i >= end) throw new SipParseError(`empty ${header}`, { header });
   let displayName: string | null = null;
   const c0 = s.charCodeAt(i);
@@ -51,7 +56,7 @@ export function parseNameAddr(s: string, header: string): NameAddr {
     if (q < 0) throw new SipParseError(`unterminated quoted display name in ${header}`, { header });
     displayName = s.slice(i, q);
     i = skipWs(s, q, end);
-    if (s.charCodeAt(i) !== 0x3c) throw new SipParseError(`expected <URI> after display name in ${header}`, { header });
+    if (i >= end || s.charCodeAt(i) !== 0x3c) throw new SipParseError(`expected <URI> after display name in ${header}`, { header });
   } else if (c0 !== 0x3c) {
     const lt = findDisplayEnd(s, i, end, header);
     if (lt < 0) return parseAddrSpec(s, i, end, header);
@@ -59,8 +64,8 @@ export function parseNameAddr(s: string, header: string): NameAddr {
     i = lt;
   }
   const gt = s.indexOf('>', i + 1);
-  if (gt < 0 || gt > end) throw new SipParseError(`missing > in ${header}`, { header });
-  const uri = parseUriIn(s.slice(i + 1, gt), header);
+  if (gt < 0 || gt >= end) throw new SipParseError(`missing > in ${header}`, { header });
+  const uri = uriOf(s, i + 1, gt, header);
   const params = gt + 1 < end ? parseHeaderParams(s, gt + 1, end, header) : new Params();
   return new NameAddr(uri, displayName, params);
 }
@@ -99,14 +104,14 @@ function parseAddrSpec(s: string, i: number, end: number, header: string): NameA
     }
     j++;
   }
-  const uri = parseUriIn(s.slice(i, j), header);
+  const uri = uriOf(s, i, j, header);
   const params = j < end ? parseHeaderParams(s, j, end, header) : new Params();
   return new NameAddr(uri, null, params);
 }
 
-function parseUriIn(text: string, header: string): Uri {
+function uriOf(s: string, start: number, end: number, header: string): Uri {
   try {
-    return parseUri(text);
+    return parseUriIn(s, start, end);
   } catch (e) {
     if (e instanceof SipParseError) throw new SipParseError(`${header}: ${e.message}`, { header });
     throw e;

@@ -1,5 +1,5 @@
 import { SipParseError } from './errors.js';
-import { TOKEN, endOfQuoted, isWs, skipWs, trimEnd } from './chars.js';
+import { TOKEN, bytesOf, endOfQuoted, skipWs, skipWsBytes, trimEnd } from './chars.js';
 
 /** One `;name[=value]` parameter, in the order and case it was received. */
 export interface Param {
@@ -10,13 +10,25 @@ export interface Param {
 
 /** Ordered parameter list with case-insensitive lookup (RFC 3261 §7.3.1, §19.1.4). */
 export class Params {
-  constructor(readonly list: Param[] = []) {}
+  /** The list, created on first need (most URIs carry no parameter). */
+  private items: Param[] | null;
+
+  constructor(list?: Param[]) {
+    this.items = list ?? null;
+  }
+
+  /** The parameters in order; change them only through the methods of this class. */
+  get list(): Param[] {
+    if (this.items === null) this.items = [];
+    return this.items;
+  }
 
   private index(name: string): number {
-    const n = name.toLowerCase();
-    for (let i = 0; i < this.list.length; i++) {
-      const p = this.list[i]!;
-      if (p.name === name || p.name.toLowerCase() === n) return i;
+    const list = this.items;
+    if (list === null) return -1;
+    for (let i = 0; i < list.length; i++) {
+      const n = list[i]!.name;
+      if (n === name || sameIgnoringCase(n, name)) return i;
     }
     return -1;
   }
@@ -28,12 +40,12 @@ export class Params {
   /** The value (null for a flag), or undefined when absent. */
   get(name: string): string | null | undefined {
     const i = this.index(name);
-    return i < 0 ? undefined : this.list[i]!.value;
+    return i < 0 ? undefined : this.items![i]!.value;
   }
 
   set(name: string, value: string | null = null): this {
     const i = this.index(name);
-    if (i >= 0) this.list[i] = { name: this.list[i]!.name, value };
+    if (i >= 0) this.items![i] = { name: this.items![i]!.name, value };
     else this.list.push({ name, value });
     return this;
   }
@@ -41,24 +53,61 @@ export class Params {
   delete(name: string): boolean {
     const i = this.index(name);
     if (i < 0) return false;
-    this.list.splice(i, 1);
+    this.items!.splice(i, 1);
     return true;
   }
 
   get size(): number {
-    return this.list.length;
+    return this.items === null ? 0 : this.items.length;
   }
 
   clone(): Params {
-    return new Params(this.list.map((p) => ({ name: p.name, value: p.value })));
+    const list = this.items;
+    if (list === null) return new Params();
+    const copy: Param[] = [];
+    for (let i = 0; i < list.length; i++) copy.push({ name: list[i]!.name, value: list[i]!.value });
+    return new Params(copy);
   }
 
   toString(): string {
+    const list = this.items;
+    if (list === null) return '';
     let out = '';
-    for (const p of this.list) out += p.value === null ? `;${p.name}` : `;${p.name}=${p.value}`;
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i]!;
+      out += p.value === null ? `;${p.name}` : `;${p.name}=${p.value}`;
+    }
     return out;
   }
 }
+
+/** `a.toLowerCase() === b.toLowerCase()`, without allocating when both are ASCII. */
+function sameIgnoringCase(a: string, b: string): boolean {
+  if (a.length !== b.length) return !isAscii(a, b) && a.toLowerCase() === b.toLowerCase();
+  let same = true;
+  for (let i = 0; i < a.length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if ((x | y) > 0x7f) return a.toLowerCase() === b.toLowerCase();
+    if (x !== y && (x | 0x20) !== (y | 0x20)) same = false;
+    else if (x !== y && !isLetter(x | 0x20)) same = false;
+  }
+  return same;
+}
+
+function isLetter(c: number): boolean {
+  return c >= 0x61 && c <= 0x7a;
+}
+
+function isAscii(a: string, b: string): boolean {
+  for (let i = 0; i < a.length; i++) if (a.charCodeAt(i) > 0x7f) return false;
+  for (let i = 0; i < b.length; i++) if (b.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** Chars that end an unquoted parameter value: `;`, LWS, `,`, `"`, `<`, `>`. */
+const VALUE_END = new Uint8Array(256);
+for (const c of [0x3b, 0x20, 0x09, 0x0d, 0x0a, 0x2c, 0x22, 0x3c, 0x3e]) VALUE_END[c] = 1;
 
 /**
  * Parses header parameters `*( SEMI generic-param )` from `s[start..end)`, where `s[start]` is `;`
@@ -67,18 +116,19 @@ export class Params {
  */
 export function parseHeaderParams(s: string, start: number, end: number, header: string): Params {
   const list: Param[] = [];
-  let i = skipWs(s, start, end);
+  const b = bytesOf(s);
+  let i = skipWsBytes(b, start, end);
   while (i < end) {
     if (s.charCodeAt(i) !== 0x3b) throw new SipParseError(`unexpected character in ${header} parameters`, { header });
-    i = skipWs(s, i + 1, end);
+    i = skipWsBytes(b, i + 1, end);
     const nameStart = i;
-    while (i < end && TOKEN[s.charCodeAt(i)] === 1) i++;
+    while (i < end && TOKEN[b[i]!] === 1) i++;
     if (i === nameStart) throw new SipParseError(`empty parameter in ${header}`, { header });
     const name = s.slice(nameStart, i);
-    i = skipWs(s, i, end);
+    i = skipWsBytes(b, i, end);
     let value: string | null = null;
     if (i < end && s.charCodeAt(i) === 0x3d) {
-      i = skipWs(s, i + 1, end);
+      i = skipWsBytes(b, i + 1, end);
       if (i < end && s.charCodeAt(i) === 0x22) {
         const q = endOfQuoted(s, i, end);
         if (q < 0) throw new SipParseError(`unterminated quoted parameter value in ${header}`, { header });
@@ -86,15 +136,11 @@ export function parseHeaderParams(s: string, start: number, end: number, header:
         i = q;
       } else {
         const vStart = i;
-        while (i < end && s.charCodeAt(i) !== 0x3b && !isWs(s.charCodeAt(i))) {
-          const c = s.charCodeAt(i);
-          if (c === 0x2c || c === 0x22 || c === 0x3c || c === 0x3e) break;
-          i++;
-        }
+        while (i < end && VALUE_END[b[i]!] !== 1) i++;
         if (i === vStart) throw new SipParseError(`empty value for parameter ${name} in ${header}`, { header });
         value = s.slice(vStart, i);
       }
-      i = skipWs(s, i, end);
+      i = skipWsBytes(b, i, end);
     }
     list.push({ name, value });
   }
@@ -107,12 +153,16 @@ export function parseUriParams(s: string, start: number, end: number): Params {
   let i = start;
   while (i < end) {
     // s[i] is ';'
-    let j = s.indexOf(';', i + 1);
-    if (j < 0 || j > end) j = end;
-    const eq = s.indexOf('=', i + 1);
-    if (eq > 0 && eq < j) list.push({ name: s.slice(i + 1, eq), value: s.slice(eq + 1, j) });
+    let j = i + 1;
+    let eq = -1;
+    for (; j < end; j++) {
+      const c = s.charCodeAt(j);
+      if (c === 0x3b) break;
+      if (c === 0x3d && eq < 0) eq = j;
+    }
+    if (j === i + 1 || eq === i + 1) throw new SipParseError('empty URI parameter');
+    if (eq > 0) list.push({ name: s.slice(i + 1, eq), value: s.slice(eq + 1, j) });
     else list.push({ name: s.slice(i + 1, j), value: null });
-    if (j === i + 1 || (eq === i + 1 && eq < j)) throw new SipParseError('empty URI parameter');
     i = j;
   }
   return new Params(list);

@@ -1,5 +1,5 @@
 import { SipParseError } from './errors.js';
-import { DIGIT, HOST, IPV6, URIC, allIn } from './chars.js';
+import { DIGIT, HOST, IPV6, URIC, allIn, bytesOf } from './chars.js';
 import { Params, parseUriParams } from './params.js';
 
 /** A `sip:` or `sips:` URI (RFC 3261 §19.1). User and password stay escaped as received. */
@@ -95,10 +95,12 @@ export type Uri = SipUri | TelUri | AbsoluteUri;
 
 const VISUAL_SEPARATORS = /[-.()]/g;
 
-function schemeEnd(s: string): number {
-  const c0 = s.charCodeAt(0) | 0x20;
+/** Index of the colon ending the scheme of the URI in `s[start..end)`, or -1 (RFC 3986 §3.1). */
+function schemeEnd(s: string, start: number, end: number): number {
+  if (start >= end) return -1;
+  const c0 = s.charCodeAt(start) | 0x20;
   if (c0 < 0x61 || c0 > 0x7a) return -1;
-  for (let i = 1; i < s.length; i++) {
+  for (let i = start + 1; i < end; i++) {
     const c = s.charCodeAt(i);
     if (c === 0x3a) return i;
     const l = c | 0x20;
@@ -112,69 +114,117 @@ function schemeEnd(s: string): number {
  * {@link SipParseError} on anything malformed (whitespace, bad host or port, empty parameters).
  */
 export function parseUri(s: string): Uri {
-  const colon = schemeEnd(s);
-  if (colon < 0) throw new SipParseError(`malformed URI "${clip(s)}": no scheme`);
-  const scheme = s.slice(0, colon);
-  const lower = scheme.length <= 4 ? scheme.toLowerCase() : '';
-  if (lower === 'sip' || lower === 'sips') return parseSipUri(s, lower, colon + 1);
-  if (lower === 'tel') return parseTelUri(s, colon + 1);
-  if (colon + 1 >= s.length || !allIn(URIC, s, colon + 1)) throw new SipParseError(`malformed URI "${clip(s)}"`);
-  return new AbsoluteUri(scheme, s.slice(colon + 1));
+  return parseUriIn(s, 0, s.length);
 }
 
-function parseSipUri(s: string, scheme: 'sip' | 'sips', start: number): SipUri {
-  const end = s.length;
-  if (start >= end || !allIn(URIC, s, start, end)) throw new SipParseError(`malformed SIP URI "${clip(s)}"`);
+/** Parses the URI `s[start..end)` (see {@link parseUri}) without copying it first. */
+export function parseUriIn(s: string, start: number, end: number): Uri {
+  const colon = schemeEnd(s, start, end);
+  if (colon < 0) throw new SipParseError(`malformed URI "${clip(s, start, end)}": no scheme`);
+  const known = knownScheme(s, start, colon);
+  if (known === 'sip' || known === 'sips') return parseSipUri(s, known, start, colon + 1, end);
+  if (known === 'tel') return parseTelUri(s, start, colon + 1, end);
+  if (colon + 1 >= end || !allIn(URIC, s, colon + 1, end)) throw new SipParseError(`malformed URI "${clip(s, start, end)}"`);
+  return new AbsoluteUri(s.slice(start, colon), s.slice(colon + 1, end));
+}
+
+/** `sip`, `sips` or `tel` when `s[start..colon)` spells one in any case (schemeEnd checked ASCII). */
+function knownScheme(s: string, start: number, colon: number): 'sip' | 'sips' | 'tel' | undefined {
+  const len = colon - start;
+  if (len !== 3 && len !== 4) return undefined;
+  const c0 = s.charCodeAt(start) | 0x20;
+  const c1 = s.charCodeAt(start + 1) | 0x20;
+  const c2 = s.charCodeAt(start + 2) | 0x20;
+  if (c0 === 0x73 && c1 === 0x69 && c2 === 0x70) {
+    if (len === 3) return 'sip';
+    return (s.charCodeAt(start + 3) | 0x20) === 0x73 ? 'sips' : undefined;
+  }
+  return len === 3 && c0 === 0x74 && c1 === 0x65 && c2 === 0x6c ? 'tel' : undefined;
+}
+
+/**
+ * Decodes the part after `sip:` (`s[start..end)`, the URI starting at `u0`) in one pass over the
+ * characters (RFC 3261 §19.1.1, §25.1): every char must be a URI char; the first `@` ends the
+ * userinfo, and the first `:` before it the user.
+ */
+function parseSipUri(s: string, scheme: 'sip' | 'sips', u0: number, start: number, end: number): SipUri {
+  if (start >= end) throw new SipParseError(`malformed SIP URI "${clip(s, u0, end)}"`);
+  let at = -1;
+  let pc = -1;
+  let q = -1;
+  // The first non-host char from the start, and after the first '@': where the host ends.
+  let hostEnd0 = -1;
+  let hostEnd1 = -1;
+  const b = bytesOf(s);
+  for (let k = start; k < end; k++) {
+    const c = b[k]!;
+    if (HOST[c] === 1) continue; // host chars are all URI chars
+    if (URIC[c] !== 1) throw new SipParseError(`malformed SIP URI "${clip(s, u0, end)}"`);
+    if (hostEnd0 < 0) hostEnd0 = k;
+    if (at >= 0 && hostEnd1 < 0) hostEnd1 = k;
+    if (c === 0x40) {
+      if (at < 0) at = k;
+    } else if (c === 0x3a) {
+      if (pc < 0) pc = k;
+    } else if (c === 0x3f && q < 0) q = k;
+  }
   let user: string | null = null;
   let password: string | null = null;
   let i = start;
-  const at = s.indexOf('@', start);
   if (at >= 0) {
-    const pc = s.indexOf(':', start);
     if (pc >= 0 && pc < at) {
       user = s.slice(start, pc);
       password = s.slice(pc + 1, at);
     } else user = s.slice(start, at);
-    if (user.length === 0) throw new SipParseError(`empty user part in "${clip(s)}"`);
+    if (user.length === 0) throw new SipParseError(`empty user part in "${clip(s, u0, end)}"`);
     i = at + 1;
   }
   let host: string;
-  if (s.charCodeAt(i) === 0x5b) {
+  if (s.charCodeAt(i) === 0x5b && i < end) {
     const close = s.indexOf(']', i);
-    if (close < 0 || !allIn(IPV6, s, i + 1, close)) throw new SipParseError(`malformed IPv6 reference in "${clip(s)}"`);
+    if (close < 0 || close >= end || !allIn(IPV6, s, i + 1, close)) {
+      throw new SipParseError(`malformed IPv6 reference in "${clip(s, u0, end)}"`);
+    }
     host = s.slice(i, close + 1);
     i = close + 1;
   } else {
     const hs = i;
-    while (i < end && HOST[s.charCodeAt(i)] === 1) i++;
-    if (i === hs) throw new SipParseError(`missing host in "${clip(s)}"`);
+    i = at < 0 ? hostEnd0 : hostEnd1;
+    if (i < 0) i = end;
+    if (i === hs) throw new SipParseError(`missing host in "${clip(s, u0, end)}"`);
     host = s.slice(hs, i);
   }
   let port: number | null = null;
   if (i < end && s.charCodeAt(i) === 0x3a) {
     const ps = ++i;
-    while (i < end && DIGIT[s.charCodeAt(i)] === 1) i++;
-    port = i - ps >= 1 && i - ps <= 5 ? Number(s.slice(ps, i)) : -1;
-    if (port < 0 || port > 65535) throw new SipParseError(`bad port in "${clip(s)}"`);
+    let p = 0;
+    while (i < end && DIGIT[s.charCodeAt(i)] === 1) p = p * 10 + s.charCodeAt(i++) - 0x30;
+    port = i - ps >= 1 && i - ps <= 5 ? p : -1;
+    if (port < 0 || port > 65535) throw new SipParseError(`bad port in "${clip(s, u0, end)}"`);
   }
-  const q = s.indexOf('?', i);
+  if (q >= 0 && q < i) {
+    q = s.indexOf('?', i);
+    if (q >= end) q = -1;
+  }
   const pend = q < 0 ? end : q;
-  if (i < pend && s.charCodeAt(i) !== 0x3b) throw new SipParseError(`malformed host or port in "${clip(s)}"`);
+  if (i < pend && s.charCodeAt(i) !== 0x3b) throw new SipParseError(`malformed host or port in "${clip(s, u0, end)}"`);
   const params = i < pend ? parseUriParams(s, i, pend) : new Params();
-  const headers = q < 0 ? null : s.slice(q + 1);
+  const headers = q < 0 ? null : s.slice(q + 1, end);
   return new SipUri(scheme, user, host, port, params, headers, password);
 }
 
-function parseTelUri(s: string, start: number): TelUri {
-  if (start >= s.length || !allIn(URIC, s, start)) throw new SipParseError(`malformed tel URI "${clip(s)}"`);
-  const semi = s.indexOf(';', start);
-  const number = s.slice(start, semi < 0 ? s.length : semi);
-  if (number.length === 0) throw new SipParseError(`empty tel URI number in "${clip(s)}"`);
-  return new TelUri(number, semi < 0 ? new Params() : parseUriParams(s, semi, s.length));
+function parseTelUri(s: string, u0: number, start: number, end: number): TelUri {
+  if (start >= end || !allIn(URIC, s, start, end)) throw new SipParseError(`malformed tel URI "${clip(s, u0, end)}"`);
+  let semi = s.indexOf(';', start);
+  if (semi >= end) semi = -1;
+  const number = s.slice(start, semi < 0 ? end : semi);
+  if (number.length === 0) throw new SipParseError(`empty tel URI number in "${clip(s, u0, end)}"`);
+  return new TelUri(number, semi < 0 ? new Params() : parseUriParams(s, semi, end));
 }
 
-function clip(s: string): string {
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+/** The URI `s[start..end)` for an error message, cut short when long. */
+function clip(s: string, start: number, end: number): string {
+  return end - start > 60 ? `${s.slice(start, start + 57)}...` : s.slice(start, end);
 }
 
 /** Decodes `%HH` escapes (RFC 3261 §19.1.2) for comparison; invalid escapes are kept literally. */

@@ -1,5 +1,5 @@
 import { SipParseError } from './errors.js';
-import { DIGIT, HOST, IPV6, TOKEN, isWs, skipWs, trimEnd } from './chars.js';
+import { DIGIT, HOST, IPV6, TOKEN, bytesOf, isWs, skipWs, trimEnd } from './chars.js';
 import { Params, parseHeaderParams } from './params.js';
 
 /** The magic cookie that marks an RFC 3261 branch (§8.1.1.7). */
@@ -50,33 +50,42 @@ export class Via {
   }
 }
 
-function token(s: string, i: number, end: number, what: string): [string, number] {
+/** Index just past the token starting at `i`; throws naming `what` when there is none. */
+function tokenEnd(s: string, i: number, end: number, what: string): number {
   const start = i;
-  while (i < end && TOKEN[s.charCodeAt(i)] === 1) i++;
+  const b = bytesOf(s);
+  while (i < end && TOKEN[b[i]!] === 1) i++;
   if (i === start) throw new SipParseError(`Via: missing ${what}`, { header: 'via' });
-  return [s.slice(start, i), i];
+  return i;
 }
 
 function slash(s: string, i: number, end: number): number {
   i = skipWs(s, i, end);
-  if (s.charCodeAt(i) !== 0x2f) throw new SipParseError('Via: malformed sent-protocol', { header: 'via' });
+  if (i >= end || s.charCodeAt(i) !== 0x2f) throw new SipParseError('Via: malformed sent-protocol', { header: 'via' });
   return skipWs(s, i + 1, end);
 }
 
 /** Parses one Via value. LWS is allowed around the slashes and before parameters (§25.1). */
 export function parseVia(s: string): Via {
-  const end = trimEnd(s, 0, s.length);
-  let i = skipWs(s, 0, end);
-  const [name, i1] = token(s, i, end, 'protocol name');
-  const [version, i2] = token(s, slash(s, i1, end), end, 'protocol version');
-  const [transport, i3] = token(s, slash(s, i2, end), end, 'transport');
-  i = i3;
+  return parseViaIn(s, 0, s.length);
+}
+
+/** Parses the Via value `s[start..end)` (see {@link parseVia}) without copying it first. */
+export function parseViaIn(s: string, start: number, end: number): Via {
+  end = trimEnd(s, start, end);
+  const n0 = skipWs(s, start, end);
+  const n1 = tokenEnd(s, n0, end, 'protocol name');
+  const v0 = slash(s, n1, end);
+  const v1 = tokenEnd(s, v0, end, 'protocol version');
+  const t0 = slash(s, v1, end);
+  let i = tokenEnd(s, t0, end, 'transport');
+  const transport = s.slice(t0, i);
   if (i >= end || !isWs(s.charCodeAt(i))) throw new SipParseError('Via: missing sent-by', { header: 'via' });
   i = skipWs(s, i, end);
   let host: string;
   if (s.charCodeAt(i) === 0x5b) {
     const close = s.indexOf(']', i);
-    if (close < 0 || close > end || close === i + 1) throw new SipParseError('Via: malformed IPv6 reference', { header: 'via' });
+    if (close < 0 || close >= end || close === i + 1) throw new SipParseError('Via: malformed IPv6 reference', { header: 'via' });
     for (let j = i + 1; j < close; j++) {
       if (IPV6[s.charCodeAt(j)] !== 1) throw new SipParseError('Via: malformed IPv6 reference', { header: 'via' });
     }
@@ -84,7 +93,8 @@ export function parseVia(s: string): Via {
     i = close + 1;
   } else {
     const hs = i;
-    while (i < end && HOST[s.charCodeAt(i)] === 1) i++;
+    const b = bytesOf(s);
+    while (i < end && HOST[b[i]!] === 1) i++;
     if (i === hs) throw new SipParseError('Via: missing host', { header: 'via' });
     host = s.slice(hs, i);
   }
@@ -93,11 +103,23 @@ export function parseVia(s: string): Via {
   if (afterHost < end && s.charCodeAt(afterHost) === 0x3a) {
     const ps = skipWs(s, afterHost + 1, end);
     i = ps;
-    while (i < end && DIGIT[s.charCodeAt(i)] === 1) i++;
-    port = i - ps >= 1 && i - ps <= 5 ? Number(s.slice(ps, i)) : -1;
+    let p = 0;
+    while (i < end && DIGIT[s.charCodeAt(i)] === 1) p = p * 10 + s.charCodeAt(i++) - 0x30;
+    port = i - ps >= 1 && i - ps <= 5 ? p : -1;
     if (port < 0 || port > 65535) throw new SipParseError('Via: bad port', { header: 'via' });
   }
   const params = i < end ? parseHeaderParams(s, i, end, 'Via') : new Params();
-  const protocol = name === 'SIP' && version === '2.0' ? 'SIP/2.0' : `${name}/${version}`;
-  return new Via(transport, host, port, params, protocol);
+  return new Via(transport, host, port, params, protocolOf(s, n0, n1, v0, v1));
+}
+
+/** `SIP/2.0` without allocating in the usual case, else `name/version` as received. */
+function protocolOf(s: string, n0: number, n1: number, v0: number, v1: number): string {
+  if (
+    n1 - n0 === 3 && v1 - v0 === 3 &&
+    s.charCodeAt(n0) === 0x53 && s.charCodeAt(n0 + 1) === 0x49 && s.charCodeAt(n0 + 2) === 0x50 &&
+    s.charCodeAt(v0) === 0x32 && s.charCodeAt(v0 + 1) === 0x2e && s.charCodeAt(v0 + 2) === 0x30
+  ) {
+    return 'SIP/2.0';
+  }
+  return `${s.slice(n0, n1)}/${s.slice(v0, v1)}`;
 }

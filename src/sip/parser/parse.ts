@@ -1,8 +1,10 @@
 import { SipParseError } from '../message/errors.js';
-import { DIGIT, TOKEN, WORD, allIn, trimEnd } from '../message/chars.js';
+import { DIGIT, TOKEN, WORD, allIn, bytesOf, scanBytesOf, trimEnd } from '../message/chars.js';
 import { HeaderLine } from '../message/header-line.js';
-import { canonicalName, knownName } from '../message/headers.js';
-import { SipRequest, SipResponse, parseCount, parseCSeq, type SipMessage } from '../message/message.js';
+import { SINGLE_HEADER_BITS, canonicalName, knownName } from '../message/headers.js';
+import { NAME_AT, NAME_CLASS, NAME_ROOT, NAME_TRIE } from '../message/name-trie.js';
+import { SipRequest, SipResponse, type SipMessage } from '../message/message.js';
+import { parseUriIn } from '../message/uri.js';
 
 export interface ParseOptions {
   /**
@@ -22,16 +24,6 @@ const KNOWN_METHODS = new Set([
   'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE',
 ]);
 
-/** Headers that may appear only once (RFC 3261 §7.3.1, §20); a second one is an error (RFC 4475 §3.3.8). */
-const SINGLE_BIT: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, {
-  'call-id': 1,
-  cseq: 2,
-  from: 4,
-  to: 8,
-  'max-forwards': 16,
-  'content-length': 32,
-});
-
 /**
  * Parses one SIP message from `buf`. Checks the start line, the presence and syntax of Via,
  * From, To, Call-ID and CSeq, and Content-Length and Max-Forwards when present; everything else is
@@ -39,18 +31,25 @@ const SINGLE_BIT: Readonly<Record<string, number>> = Object.assign(Object.create
  * message is a request whose answer can still be addressed, the error carries it as `partial`.
  */
 export function parseMessage(buf: Buffer, opts: ParseOptions = {}): SipRequest | SipResponse {
-  const text = buf.toString('latin1', 0, Math.min(buf.length, MAX_HEAD));
-  const headEnd = text.indexOf('\r\n\r\n');
-  if (headEnd < 0) throw new SipParseError('no empty line after the header section');
-  const head = text.slice(0, headEnd);
-  let eol = head.indexOf('\r\n');
-  if (eol < 0) eol = head.length;
-  const lines = splitHeaderLines(head, eol);
-  const bodyStart = headEnd + 4;
-  const msg: SipRequest | SipResponse = startLine(head.slice(0, eol), lines, buf, bodyStart);
+  const text = latin1(buf, Math.min(buf.length, MAX_HEAD));
+  scanBytesOf(text, buf);
   try {
-    checkCore(msg);
-    frameBody(msg, buf, bodyStart, opts.stream === true);
+    return parseText(text, buf, opts.stream === true);
+  } finally {
+    scanBytesOf(null, null);
+  }
+}
+
+function parseText(text: string, buf: Buffer, stream: boolean): SipRequest | SipResponse {
+  const eol = crlf(text, 0);
+  if (eol < 0) throw noEmptyLine();
+  const lines = splitHeaderLines(text, buf, eol);
+  const dup = duplicate;
+  const bodyStart = sectionEnd + 4;
+  const msg: SipRequest | SipResponse = startLine(text, eol, lines, buf, bodyStart);
+  try {
+    checkCore(msg, dup);
+    frameBody(msg, buf, bodyStart, stream);
   } catch (e) {
     if (e instanceof SipParseError && msg instanceof SipRequest) e.partial = msg;
     throw e;
@@ -58,93 +57,197 @@ export function parseMessage(buf: Buffer, opts: ParseOptions = {}): SipRequest |
   return msg;
 }
 
-/** Splits the header section into logical lines, joining folded continuations (§7.3.1). */
-function splitHeaderLines(head: string, eol: number): HeaderLine[] {
-  const out: HeaderLine[] = [];
-  let pos = eol + 2;
-  let cur = -1;
-  let curColon = -1;
-  let folded = false;
-  while (pos < head.length) {
-    let next = head.indexOf('\r\n', pos);
-    if (next < 0) next = head.length;
-    const c = head.charCodeAt(pos);
-    if (c === 0x20 || c === 0x09) {
-      if (cur < 0) throw new SipParseError('continuation line without a header', { offset: pos });
-      folded = true;
-    } else {
-      if (cur >= 0) out.push(headerLine(head, cur, curColon, pos - 2, folded));
-      const colon = head.indexOf(':', pos);
-      if (colon < 0 || colon > next) throw new SipParseError('header line without a colon', { offset: pos });
-      cur = pos;
-      curColon = colon;
-      folded = false;
-    }
-    pos = next + 2;
+/** Node's own latin1 decoder, called without the checks of `toString` when it is there. */
+const latin1Slice = (Buffer.prototype as { latin1Slice?: (start: number, end: number) => string }).latin1Slice;
+
+/** `buf[0..end)` as a latin1 string (one char per byte). */
+function latin1(buf: Buffer, end: number): string {
+  return latin1Slice !== undefined ? latin1Slice.call(buf, 0, end) : buf.toString('latin1', 0, end);
+}
+
+function noEmptyLine(): SipParseError {
+  return new SipParseError('no empty line after the header section');
+}
+
+/** Index of the first CRLF at or after `from`, or -1. */
+function crlf(s: string, from: number): number {
+  for (;;) {
+    const r = s.indexOf('\r', from);
+    if (r < 0 || s.charCodeAt(r + 1) === 0x0a) return r;
+    from = r + 1;
   }
-  if (cur >= 0) out.push(headerLine(head, cur, curColon, head.length, folded));
+}
+
+/**
+ * What the last {@link splitHeaderLines} found: where the header section ends (the CRLF before
+ * the empty line), and the first header line (in order) repeating a header that may appear only
+ * once, checked after the start line as RFC 4475 §3.3.8 expects.
+ */
+let sectionEnd = 0;
+let duplicate: string | undefined;
+
+/**
+ * Splits the header section after the start line (which ends at `eol`) into logical lines up to
+ * the empty line, joining folded continuations (§7.3.1). The lines point into `s`; no string is
+ * copied. Names are read from `b`, the bytes `s` was decoded from (byte i is char i), which is
+ * quicker than reading chars. A malformed section is reported as a two-pass parser would: a
+ * missing empty line first, then the first bad line.
+ */
+function splitHeaderLines(s: string, b: Buffer, eol: number): HeaderLine[] {
+  const out: HeaderLine[] = [];
+  let seen = 0;
+  duplicate = undefined;
+  let next = eol;
+  // Bytes past the end of `s` (cut at MAX_HEAD) are not part of the header section.
+  const last = s.length - 1;
+  while (next + 3 > last || b[next + 2] !== 0x0d || b[next + 3] !== 0x0a) {
+    const start = next + 2;
+    let pos = start;
+    let st = NAME_ROOT;
+    // cls is undefined past the end of `b`, which also ends the name. Past the end of `s` (a
+    // header section over MAX_HEAD), the line cannot end in `s` and no empty line follows in it.
+    let cls = NAME_CLASS[b[pos]!]!;
+    while (cls > 0) {
+      st = NAME_TRIE[(st << 5) | cls]!;
+      cls = NAME_CLASS[b[++pos]!]!;
+    }
+    const nameEnd = pos;
+    let c = pos <= last ? b[pos]! : -1;
+    while ((c === 0x20 || c === 0x09) && pos < last) c = b[++pos]!;
+    let name: string;
+    let colon = pos;
+    let single = 0;
+    const known = c === 0x3a && nameEnd > start ? NAME_AT[st] : undefined;
+    if (known !== undefined) {
+      name = known.canon;
+      single = known.single;
+    } else if (c === 0x3a && nameEnd > start) {
+      name = canonicalName(s.slice(start, nameEnd));
+    } else {
+      colon = colonOf(s, start);
+      name = unusualName(s, start, colon);
+      single = SINGLE_HEADER_BITS[name] ?? 0;
+    }
+    if (seen & single && duplicate === undefined) duplicate = name;
+    seen |= single;
+    next = crlf(s, colon + 1);
+    let folded = false;
+    while (next >= 0 && next + 2 <= last && isFoldWs(b[next + 2]!)) {
+      folded = true;
+      next = crlf(s, next + 2);
+    }
+    if (next < 0) throw noEmptyLine();
+    out.push(new HeaderLine(name, s, colon - start + 1, folded, start, next));
+  }
+  sectionEnd = next;
   return out;
 }
 
-function headerLine(head: string, start: number, colon: number, end: number, folded: boolean): HeaderLine {
-  const nameEnd = trimEnd(head, start, colon);
-  let name = knownName(head, start, nameEnd);
-  if (name === undefined) {
-    if (!allIn(TOKEN, head, start, nameEnd)) {
-      throw new SipParseError(`malformed header name "${head.slice(start, Math.min(nameEnd, start + 40))}"`, { offset: start });
-    }
-    name = canonicalName(head.slice(start, nameEnd));
-  }
-  return new HeaderLine(name, head.slice(start, end), colon - start + 1, folded);
+function isFoldWs(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
-function startLine(line: string, lines: HeaderLine[], buf: Buffer, bodyStart: number): SipRequest | SipResponse {
-  if (line.startsWith('SIP/')) return statusLine(line, lines, buf, bodyStart);
-  const sp1 = line.indexOf(' ');
-  const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
-  if (sp1 <= 0 || sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0 || sp2 === sp1 + 1) {
+/**
+ * The colon ending the name of the line at `start`; throws when the line has none, or when the
+ * message has no empty line at all (that is reported first), or when the line is a continuation.
+ */
+function colonOf(s: string, start: number): number {
+  const headEnd = s.indexOf('\r\n\r\n');
+  if (headEnd < 0) throw noEmptyLine();
+  const c = s.charCodeAt(start);
+  if (c === 0x20 || c === 0x09) throw new SipParseError('continuation line without a header', { offset: start });
+  const next = s.indexOf('\r\n', start);
+  const colon = s.indexOf(':', start);
+  if (colon < 0 || colon > next || colon >= headEnd) throw new SipParseError('header line without a colon', { offset: start });
+  return colon;
+}
+
+/** The canonical name of a line whose name is not a plain token next to its colon. */
+function unusualName(s: string, start: number, colon: number): string {
+  const nameEnd = trimEnd(s, start, colon);
+  const known = knownName(s, start, nameEnd);
+  if (known !== undefined) return known;
+  if (!allIn(TOKEN, s, start, nameEnd)) {
+    throw new SipParseError(`malformed header name "${s.slice(start, Math.min(nameEnd, start + 40))}"`, { offset: start });
+  }
+  return canonicalName(s.slice(start, nameEnd));
+}
+
+/** Index of the first space in `s[from..end)`, or -1. */
+function space(s: string, from: number, end: number): number {
+  const i = s.indexOf(' ', from);
+  return i < end ? i : -1;
+}
+
+/** Parses the start line `s[0..eol)` (§7.1, §7.2) and makes the message around `lines`. */
+function startLine(s: string, eol: number, lines: HeaderLine[], buf: Buffer, bodyStart: number): SipRequest | SipResponse {
+  if (s.startsWith('SIP/')) return statusLine(s, eol, lines, buf, bodyStart);
+  const sp1 = space(s, 0, eol);
+  const sp2 = sp1 < 0 ? -1 : space(s, sp1 + 1, eol);
+  if (sp1 <= 0 || sp2 < 0 || space(s, sp2 + 1, eol) >= 0 || sp2 === sp1 + 1) {
     throw new SipParseError('malformed Request-Line', { offset: 0 });
   }
-  const method = line.slice(0, sp1);
-  if (!allIn(TOKEN, method)) throw new SipParseError('malformed method', { offset: 0 });
-  const uri = line.slice(sp1 + 1, sp2);
-  const req = new SipRequest(method, uri, lines, buf.subarray(bodyStart), null);
-  try {
-    checkVersion(line.slice(sp2 + 1), sp2 + 1);
-  } catch (e) {
-    throw withPartial(e as SipParseError, req);
-  }
+  if (!allIn(TOKEN, s, 0, sp1)) throw new SipParseError('malformed method', { offset: 0 });
+  const req = new SipRequest(s.slice(0, sp1), s.slice(sp1 + 1, sp2), lines, EMPTY, null);
+  req.frame(buf, bodyStart, buf.length, -1);
+  if (!isVersion2(s, sp2 + 1, eol)) throw withPartial(versionError(s.slice(sp2 + 1, eol), sp2 + 1), req);
   let parsed;
   try {
-    parsed = req.uri;
+    parsed = parseUriIn(s, sp1 + 1, sp2);
   } catch (e) {
     throw withPartial(new SipParseError(`bad Request-URI: ${(e as Error).message}`, { offset: sp1 + 1 }), req);
   }
+  req.decodedUri(parsed);
   if (parsed.kind === 'sip' && parsed.headers !== null) {
     throw withPartial(new SipParseError('Request-URI must not carry headers (RFC 3261 §19.1.1)', { offset: sp1 + 1 }), req);
   }
   return req;
 }
 
-function statusLine(line: string, lines: HeaderLine[], buf: Buffer, bodyStart: number): SipResponse {
-  const sp1 = line.indexOf(' ');
+function statusLine(s: string, eol: number, lines: HeaderLine[], buf: Buffer, bodyStart: number): SipResponse {
+  const sp1 = space(s, 0, eol);
   if (sp1 < 0) throw new SipParseError('malformed Status-Line', { offset: 0 });
-  checkVersion(line.slice(0, sp1), 0);
-  const sp2 = line.indexOf(' ', sp1 + 1);
-  const code = line.slice(sp1 + 1, sp2 < 0 ? line.length : sp2);
-  if (code.length !== 3 || !allIn(DIGIT, code) || code < '100' || code > '699') {
-    throw new SipParseError(`bad status code "${code.slice(0, 12)}"`, { offset: sp1 + 1 });
+  if (!isVersion2(s, 0, sp1)) throw versionError(s.slice(0, sp1), 0);
+  const sp2 = space(s, sp1 + 1, eol);
+  const codeEnd = sp2 < 0 ? eol : sp2;
+  const code = statusCode(s, sp1 + 1, codeEnd);
+  if (code < 0) {
+    throw new SipParseError(`bad status code "${s.slice(sp1 + 1, codeEnd).slice(0, 12)}"`, { offset: sp1 + 1 });
   }
   if (sp2 < 0) throw new SipParseError('missing reason phrase separator', { offset: sp1 + 4 });
-  return new SipResponse(Number(code), line.slice(sp2 + 1), lines, buf.subarray(bodyStart), null);
+  const res = new SipResponse(code, s.slice(sp2 + 1, eol), lines, EMPTY, null);
+  res.frame(buf, bodyStart, buf.length, -1);
+  return res;
 }
 
+/** The three-digit code 100-699 in `line[start..end)`, or -1 (§7.2, §25.1). */
+function statusCode(line: string, start: number, end: number): number {
+  if (end - start !== 3) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if (DIGIT[c] !== 1) return -1;
+    n = n * 10 + c - 0x30;
+  }
+  return n >= 100 && n <= 699 ? n : -1;
+}
+
+const EMPTY = Buffer.alloc(0);
 const VERSION = /^SIP\/\d+\.\d+$/;
 
-function checkVersion(v: string, offset: number): void {
-  if (v === 'SIP/2.0') return;
-  if (VERSION.test(v)) throw new SipParseError(`unsupported SIP version ${v}`, { offset, status: 505 });
-  throw new SipParseError('malformed SIP version', { offset });
+/** True when `s[start..end)` is exactly `SIP/2.0`. */
+function isVersion2(s: string, start: number, end: number): boolean {
+  return (
+    end - start === 7 &&
+    s.charCodeAt(start) === 0x53 && s.charCodeAt(start + 1) === 0x49 && s.charCodeAt(start + 2) === 0x50 &&
+    s.charCodeAt(start + 3) === 0x2f && s.charCodeAt(start + 4) === 0x32 && s.charCodeAt(start + 5) === 0x2e &&
+    s.charCodeAt(start + 6) === 0x30
+  );
+}
+
+function versionError(v: string, offset: number): SipParseError {
+  if (VERSION.test(v)) return new SipParseError(`unsupported SIP version ${v}`, { offset, status: 505 });
+  return new SipParseError('malformed SIP version', { offset });
 }
 
 function withPartial(e: SipParseError, req: SipRequest): SipParseError {
@@ -152,36 +255,43 @@ function withPartial(e: SipParseError, req: SipRequest): SipParseError {
   return e;
 }
 
-/** The headers every message needs (§8.1.1), decoded now so later reads cannot fail. */
-function checkCore(msg: SipMessage): void {
-  let seen = 0;
-  for (const h of msg.headers) {
-    const bit = SINGLE_BIT[h.name];
-    if (bit === undefined) continue;
-    if (seen & bit) throw new SipParseError(`more than one ${h.name} header`, { header: h.name });
-    seen |= bit;
-  }
+/**
+ * The headers every message needs (§8.1.1), decoded now so later reads cannot fail. `dup` is
+ * the first repeated header that may appear only once (§7.3.1, §20; RFC 4475 §3.3.8).
+ */
+function checkCore(msg: SipMessage, dup: string | undefined): void {
+  if (dup !== undefined) throw new SipParseError(`more than one ${dup} header`, { header: dup });
   if (msg.vias.length === 0) throw new SipParseError('missing Via header', { header: 'via' });
   void msg.from;
   void msg.to;
-  const callId = msg.callId;
-  if (!isCallId(callId)) throw new SipParseError('malformed Call-ID', { header: 'call-id' });
-  const cseq = parseCSeq(msg.get('cseq'));
+  const callId = msg.line('call-id');
+  if (callId === undefined) throw new SipParseError('missing Call-ID header', { header: 'call-id' });
+  if (!isCallId(callId.valueText, callId.valueFrom, callId.valueTo)) {
+    throw new SipParseError('malformed Call-ID', { header: 'call-id' });
+  }
+  const cseq = msg.cseq;
   if (!allIn(TOKEN, cseq.method)) throw new SipParseError('malformed CSeq method', { header: 'cseq' });
   if (msg instanceof SipRequest && cseq.method !== msg.method) {
     const status = KNOWN_METHODS.has(msg.method) ? 400 : 501;
     throw new SipParseError('CSeq method does not match the Request-Line', { header: 'cseq', status });
   }
-  void msg.cseq;
-  const mf = msg.get('max-forwards');
-  if (mf !== undefined) parseCount(mf, 'max-forwards', 255);
+  void msg.maxForwards;
 }
 
-/** Call-ID = word [ "@" word ] (§25.1). */
-function isCallId(v: string): boolean {
-  const at = v.indexOf('@');
-  if (at < 0) return allIn(WORD, v);
-  return allIn(WORD, v, 0, at) && allIn(WORD, v, at + 1);
+/** Call-ID = word [ "@" word ] (§25.1), in `s[start..end)`. */
+function isCallId(s: string, start: number, end: number): boolean {
+  let at = s.indexOf('@', start);
+  if (at >= end) at = -1;
+  const b = bytesOf(s);
+  if (at < 0) return allBytesIn(WORD, b, start, end);
+  return allBytesIn(WORD, b, start, at) && allBytesIn(WORD, b, at + 1, end);
+}
+
+/** {@link allIn} over bytes from {@link bytesOf}. */
+function allBytesIn(t: Uint8Array, b: Buffer, start: number, end: number): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) if (t[b[i]!] !== 1) return false;
+  return true;
 }
 
 /** Applies Content-Length to the body (§18.3, §20.14). */
@@ -190,13 +300,12 @@ function frameBody(msg: SipMessage, buf: Buffer, bodyStart: number, stream: bool
   const available = buf.length - bodyStart;
   if (declared === undefined) {
     if (stream) throw new SipParseError('missing Content-Length on a stream transport', { header: 'content-length' });
-    msg.framed(buf.subarray(bodyStart), buf);
+    msg.frame(buf, bodyStart, buf.length, buf.length);
     return;
   }
   if (declared > available) {
     throw new SipParseError(`Content-Length ${declared} exceeds the ${available} body bytes received`, { header: 'content-length' });
   }
   const end = bodyStart + declared;
-  msg.framed(buf.subarray(bodyStart, end), end === buf.length ? buf : buf.subarray(0, end));
+  msg.frame(buf, bodyStart, end, end);
 }
-

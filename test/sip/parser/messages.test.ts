@@ -168,3 +168,17 @@ describe('SIP message parser', () => {
     expect(eq('SIP:ALICE@AtLanTa.CoM', 'sip:alice@atlanta.com')).toBe(false);
   });
 });
+
+describe('decoded header lists after edits', () => {
+  it('reads Contact, Route and Record-Route afresh after they are changed', () => {
+    const m = parseMessage(INVITE) as SipRequest;
+    expect(m.contacts.length).toBe(1);
+    expect(m.routes.length).toBe(3);
+    m.remove('contact');
+    m.popFirstValue('route');
+    m.prepend('record-route', '<sip:p9.example.com;lr>');
+    expect(m.contacts).toEqual([]);
+    expect(m.routes.map((r) => (r.uri as SipUri).host)).toEqual(['p2.example.com', 'p3.example.com']);
+    expect(m.recordRoutes.map((r) => (r.uri as SipUri).host)).toEqual(['p9.example.com']);
+  });
+});
