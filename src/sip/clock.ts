@@ -14,7 +14,8 @@ export interface Clock {
   clearTimeout(handle: TimerHandle | undefined): void;
 }
 
-interface Entry {
+/** A pending timer; it is its own handle (one object per timer). */
+interface Entry extends TimerHandle {
   fn: (() => void) | undefined;
 }
 
@@ -38,7 +39,7 @@ export class SlottedClock implements Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const now = performance.now();
     const due = Math.ceil((now + Math.max(0, ms)) / this.resolutionMs) * this.resolutionMs;
-    const entry: Entry = { fn };
+    const entry: Entry = { __timer: null, fn };
     const slot = this.slots.get(due);
     if (slot) slot.push(entry);
     else {
@@ -46,12 +47,12 @@ export class SlottedClock implements Clock {
       const t = setTimeout(() => this.fire(due), due - now);
       t.unref();
     }
-    return { __timer: entry };
+    return entry;
   }
 
   clearTimeout(handle: TimerHandle | undefined): void {
     // Dropping the callback lets what it closes over be collected before the slot comes due.
-    if (handle) (handle.__timer as Entry).fn = undefined;
+    if (handle) (handle as Entry).fn = undefined;
   }
 
   private fire(due: number): void {

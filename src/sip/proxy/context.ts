@@ -1,4 +1,4 @@
-import { makeResponse } from '../message/build.js';
+import { makeResponse, newTag } from '../message/build.js';
 import type { SipRequest, SipResponse } from '../message/message.js';
 import type { Uri } from '../message/uri.js';
 import type { TimerHandle } from '../clock.js';
@@ -25,9 +25,15 @@ export class ServiceRequestContext implements RequestContext {
     readonly consumedRoutes: readonly Uri[],
     readonly service: ProxyService | undefined,
     private readonly loopHash: string,
-    readonly toTag: string,
   ) {
     this.flow = LocalHop.isLocal(server.flow) ? undefined : server.flow;
+  }
+
+  private tag: string | undefined;
+
+  /** The To tag of every response this proxy itself makes for the request (made when first needed). */
+  get toTag(): string {
+    return (this.tag ??= newTag());
   }
 
   get settled(): boolean {
@@ -42,7 +48,7 @@ export class ServiceRequestContext implements RequestContext {
   forward(targets: ForwardTarget | ForwardTarget[] = {}, options: ForwardOptions = {}): void {
     this.settle();
     const list = Array.isArray(targets) ? targets : [targets];
-    this.proxyTx = new ProxyTransaction(this.core, this.server, this.request, this.service, this.loopHash, options);
+    this.proxyTx = new ProxyTransaction(this.core, this.server, this.request, this.service, this.loopHash, options, this);
     this.core.track(this.server, this);
     this.proxyTx.start(list, options);
   }

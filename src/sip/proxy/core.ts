@@ -13,7 +13,7 @@ import type {
 import type { Flow, TransportProtocol } from '../transport/types.js';
 import { ServiceRequestContext } from './context.js';
 import { LocalHop } from './local.js';
-import { routeUri } from './proxy-transaction.js';
+import { PROCESS_TOKEN, routeUri } from './proxy-transaction.js';
 import type { ForwardTarget, ProxyService } from './service.js';
 import { numericTarget, uriProtocol, viaTarget, type TargetResolver } from './targets.js';
 
@@ -65,6 +65,7 @@ export class ProxyCore implements TransactionUser {
   private readonly contexts = new Map<ServerTransaction, ServiceRequestContext>();
   private readonly localHops = new Map<ClientTransaction, LocalHop>();
   private readonly supported: Set<string>;
+  private dialogSerial = 0;
 
   constructor(private readonly opts: ProxyCoreOptions) {
     this.tx = opts.transactions;
@@ -114,7 +115,7 @@ export class ProxyCore implements TransactionUser {
   onAck(ack: SipRequest, _flow: Flow): void {
     try {
       const { request } = this.preprocessRoute(ack);
-      const fwd = this.prepareForward(request, {}, false, `${BRANCH_COOKIE}${loopHash(request)}.ack`);
+      const fwd = this.prepareForward(request, {}, false, `${BRANCH_COOKIE}${ackBranch(request)}`);
       const hop = this.nextHopUri(fwd);
       const target = hop && numericTarget(hop);
       if (target) void this.tx.sendStateless(fwd, target).catch((e: unknown) => this.reportError(e));
@@ -147,12 +148,15 @@ export class ProxyCore implements TransactionUser {
     const reject = this.validate(req);
     if (reject) return server.respond(reject);
     const { request, consumed } = this.preprocessRoute(req);
-    const hash = loopHash(req);
-    if (this.isLoop(req, hash)) return server.respond(makeResponse(req, 482, undefined, newTag()));
+    const inDialog = request.to.tag !== undefined;
+    // §16.3 step 4: loops are detected on requests outside a dialog; one inside a dialog follows
+    // its Route set, and its branch needs only to be unique.
+    const hash = inDialog ? `d${PROCESS_TOKEN}${(++this.dialogSerial).toString(36)}` : loopHash(req);
+    if (!inDialog && this.isLoop(req, hash)) return server.respond(makeResponse(req, 482, undefined, newTag()));
     const addressed = this.addressedService(request, consumed);
-    const ctx = new ServiceRequestContext(this, server, request, addressed.host, consumed, addressed.service, hash, newTag());
+    const ctx = new ServiceRequestContext(this, server, request, addressed.host, consumed, addressed.service, hash);
     if (request.method === 'INVITE' && !LocalHop.isLocal(server.flow)) server.respond(makeResponse(req, 100));
-    const done = this.runService(ctx, addressed.service, request.to.tag !== undefined);
+    const done = this.runService(ctx, addressed.service, inDialog);
     if (done instanceof Promise) done.catch((e: unknown) => this.serviceFailed(ctx, e));
   }
 
@@ -249,7 +253,7 @@ export class ProxyCore implements TransactionUser {
     const ctx = this.contexts.get(invite);
     // §16.10: a CANCEL matching a transaction is answered 200 even when the INVITE already has its
     // final response (then there is nothing left to cancel).
-    server.respond(makeResponse(server.request, 200, undefined, ctx?.toTag ?? newTag()));
+    server.respond(makeResponse(server.request, 200, undefined, ctx ? ctx.toTag : newTag()));
     ctx?.cancelled();
   }
 
@@ -407,6 +411,14 @@ export function loopHash(req: SipRequest): string {
   h = Math.imul(h ^ req.cseq.seq, 0x01000193);
   for (const line of req.headers) if (line.name === 'route') h = fnv1a(h, line.value);
   return (h >>> 0).toString(36);
+}
+
+/**
+ * The branch of a forwarded 2xx ACK: derived from the ACK's own top Via branch, so a retransmitted
+ * ACK gets the same branch (a stateless forward must be deterministic, §16.11).
+ */
+function ackBranch(ack: SipRequest): string {
+  return `${(fnv1a(0x811c9dc5, ack.topVia?.branch ?? ack.callId) >>> 0).toString(36)}.a`;
 }
 
 /** FNV-1a over a string's char codes, then a separator, continuing from `h`. */

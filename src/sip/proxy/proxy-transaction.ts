@@ -1,4 +1,4 @@
-import { makeResponse, newTag, randomToken } from '../message/build.js';
+import { makeResponse, randomToken } from '../message/build.js';
 import { SipRequest, type SipResponse } from '../message/message.js';
 import { parseUri, type Uri } from '../message/uri.js';
 import type { TimerHandle } from '../clock.js';
@@ -38,8 +38,6 @@ export class ProxyTransaction implements ClientTransactionHandler {
   private finalSent = false;
   private released = false;
   private cancelled = false;
-  private readonly toTag = newTag();
-  private readonly txOf = new Map<ClientTransaction, Branch>();
 
   constructor(
     private readonly core: ProxyCore,
@@ -50,6 +48,8 @@ export class ProxyTransaction implements ClientTransactionHandler {
     /** Loop-detection hash of the request as received (§16.6 step 8). */
     private readonly loopHash: string,
     options: ForwardOptions,
+    /** Gives the To tag of responses this proxy makes itself (shared with the request context). */
+    private readonly tags: { readonly toTag: string },
   ) {
     this.method = req.method;
     this.recordRoute = options.recordRoute ?? core.recordRoute;
@@ -69,7 +69,7 @@ export class ProxyTransaction implements ClientTransactionHandler {
   start(targets: ForwardTarget[], options: ForwardOptions = {}): void {
     this.mode = options.mode ?? this.mode;
     if (options.recordRoute !== undefined) this.recordRoute = options.recordRoute;
-    if (targets.length === 0) return this.sendFinal(makeResponse(this.request, 480, undefined, this.toTag));
+    if (targets.length === 0) return this.sendFinal(makeResponse(this.request, 480, undefined, this.tags.toTag));
     if (this.mode === 'sequential') {
       this.queue.push(...targets.slice(1));
       this.startBranch(targets[0]!);
@@ -82,7 +82,7 @@ export class ProxyTransaction implements ClientTransactionHandler {
     let request: SipRequest;
     try {
       const inbound = LocalHop.isLocal(this.server.flow) ? undefined : this.server.flow.protocol;
-      request = this.core.prepareForward(this.request, target, this.recordRoute, `${this.loopHash}.${randomToken(6)}`, inbound);
+      request = this.core.prepareForward(this.request, target, this.recordRoute, `${this.loopHash}.${PROCESS_TOKEN}${(++branchSerial).toString(36)}`, inbound);
     } catch (e) {
       this.core.reportError(e);
       return this.branchFinal(branch, makeResponse(this.request, 500, 'Cannot forward request'));
@@ -90,7 +90,6 @@ export class ProxyTransaction implements ClientTransactionHandler {
     branch.request = request;
     this.core.send(request, target, this, (tx) => {
       branch.tx = tx;
-      this.txOf.set(tx, branch);
       if (this.isInvite) this.armTimerC(branch);
     });
   }
@@ -102,12 +101,17 @@ export class ProxyTransaction implements ClientTransactionHandler {
       if (branch.final) return;
       // §16.8: timer C fired; CANCEL a branch that has ringing, else treat it as timed out.
       if (branch.provisional) this.cancelBranch(branch);
-      this.branchFinal(branch, makeResponse(this.request, 408, undefined, this.toTag));
+      this.branchFinal(branch, makeResponse(this.request, 408, undefined, this.tags.toTag));
     }, this.timerC);
   }
 
+  private branchOf(tx: ClientTransaction): Branch | undefined {
+    for (const b of this.branches) if (b.tx === tx) return b;
+    return undefined;
+  }
+
   onResponse(response: SipResponse, tx: ClientTransaction): void {
-    const branch = this.txOf.get(tx);
+    const branch = this.branchOf(tx);
     if (!branch) {
       // After release only 2xx retransmissions matter: RFC 6026 §8.4 has the proxy forward them.
       if (this.released && response.status >= 200 && response.status < 300) {
@@ -180,23 +184,23 @@ export class ProxyTransaction implements ClientTransactionHandler {
   }
 
   onTimeout(tx: ClientTransaction): void {
-    const branch = this.txOf.get(tx);
-    if (branch) this.branchFinal(branch, makeResponse(this.request, 408, undefined, this.toTag));
+    const branch = this.branchOf(tx);
+    if (branch) this.branchFinal(branch, makeResponse(this.request, 408, undefined, this.tags.toTag));
   }
 
   onTransportError(_error: Error, tx: ClientTransaction): void {
-    const branch = this.txOf.get(tx);
+    const branch = this.branchOf(tx);
     if (branch) this.localFailure(branch, 503, 'Next hop unreachable');
   }
 
   private localFailure(branch: Branch, status: number, reason: string): void {
     branch.local = true;
-    this.branchFinal(branch, makeResponse(this.request, status, reason, this.toTag));
+    this.branchFinal(branch, makeResponse(this.request, status, reason, this.tags.toTag));
   }
 
   /** A branch could not be started (no route, resolution failed). */
   failBranchStart(tx: ClientTransaction | undefined, status: number, reason: string): void {
-    const branch = tx ? this.txOf.get(tx) : this.branches[this.branches.length - 1];
+    const branch = tx ? this.branchOf(tx) : this.branches[this.branches.length - 1];
     if (branch) this.localFailure(branch, status, reason);
   }
 
@@ -206,7 +210,7 @@ export class ProxyTransaction implements ClientTransactionHandler {
     this.cancelled = true;
     this.queue = [];
     for (const b of this.branches) if (!b.final) this.cancelBranch(b);
-    if (!this.finalSent) this.sendFinal(makeResponse(this.request, 487, undefined, this.toTag));
+    if (!this.finalSent) this.sendFinal(makeResponse(this.request, 487, undefined, this.tags.toTag));
   }
 
   cancelPending(): void {
@@ -238,9 +242,9 @@ export class ProxyTransaction implements ClientTransactionHandler {
       if (r.status >= 600) return r;
       if (!best || Math.floor(r.status / 100) < Math.floor(best.final!.status / 100)) best = b;
     }
-    if (!best) return makeResponse(this.request, 408, undefined, this.toTag);
+    if (!best) return makeResponse(this.request, 408, undefined, this.tags.toTag);
     // A 503 from downstream says that element is overloaded, not this one: it becomes 500.
-    if (best.final!.status === 503 && !best.local) return makeResponse(this.request, 500, 'Next hop unavailable', this.toTag);
+    if (best.final!.status === 503 && !best.local) return makeResponse(this.request, 500, 'Next hop unavailable', this.tags.toTag);
     return best.final!;
   }
 
@@ -261,11 +265,18 @@ export class ProxyTransaction implements ClientTransactionHandler {
     for (const b of this.branches) if (!b.final) return;
     this.released = true;
     this.branches = [];
-    this.txOf.clear();
     this.req = RELEASED;
     this.core.untrack(this.server);
   }
 }
+
+/**
+ * Makes each branch unique (RFC 3261 §8.1.1.7): a random token per process, so a restarted node
+ * does not reuse the branches of its previous life, then a counter. The loop hash before it
+ * carries the request.
+ */
+export const PROCESS_TOKEN = randomToken(6);
+let branchSerial = 0;
 
 /** Stands in for the request of a released proxy transaction (nothing reads it then). */
 const RELEASED = new SipRequest('RELEASED', 'sip:released.invalid', [], Buffer.alloc(0));

@@ -42,8 +42,8 @@ abstract class ClientTransactionBase implements ClientTransaction {
     this.req = request;
     this.current = initial;
     this.bytes = serializeMessage(request);
-    this.retransmitTimer = new TimerSlot(ctx, `retransmit ${id}`);
-    this.lifetimeTimer = new TimerSlot(ctx, `lifetime ${id}`);
+    this.retransmitTimer = new TimerSlot(ctx, 'retransmit', id);
+    this.lifetimeTimer = new TimerSlot(ctx, 'lifetime', id);
   }
 
   get state(): ClientTransactionState {

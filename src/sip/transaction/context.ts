@@ -28,10 +28,24 @@ export interface TransactionContext {
  */
 export class TimerSlot {
   private handle: TimerHandle | undefined;
+  private fn: (() => void) | undefined;
+  /** Created once per slot, not per start: a transaction restarts its timers many times. */
+  private readonly fire = (): void => {
+    this.handle = undefined;
+    const fn = this.fn;
+    this.fn = undefined;
+    try {
+      fn?.();
+    } catch (e) {
+      this.ctx.report(e, `timer ${this.name} of ${this.owner}`);
+    }
+  };
 
   constructor(
     private readonly ctx: TransactionContext,
+    /** What the timer is for, e.g. `retransmit`; with the owner's id, only used in error reports. */
     private readonly name: string,
+    private readonly owner: string,
   ) {}
 
   get running(): boolean {
@@ -40,20 +54,15 @@ export class TimerSlot {
 
   start(ms: number, fn: () => void): void {
     this.stop();
-    this.handle = this.ctx.clock.setTimeout(() => {
-      this.handle = undefined;
-      try {
-        fn();
-      } catch (e) {
-        this.ctx.report(e, `timer ${this.name}`);
-      }
-    }, ms);
+    this.fn = fn;
+    this.handle = this.ctx.clock.setTimeout(this.fire, ms);
   }
 
   stop(): void {
     if (this.handle === undefined) return;
     this.ctx.clock.clearTimeout(this.handle);
     this.handle = undefined;
+    this.fn = undefined;
   }
 }
 

@@ -44,8 +44,8 @@ abstract class ServerTransactionBase implements ServerTransaction {
     this.current = initial;
     this.reliable = isReliable(flow.protocol);
     this.route = responseRoute(request, flow);
-    this.retransmitTimer = new TimerSlot(ctx, `retransmit ${id}`);
-    this.lifetimeTimer = new TimerSlot(ctx, `lifetime ${id}`);
+    this.retransmitTimer = new TimerSlot(ctx, 'retransmit', id);
+    this.lifetimeTimer = new TimerSlot(ctx, 'lifetime', id);
   }
 
   get state(): ServerTransactionState {
@@ -190,7 +190,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
 
   constructor(ctx: TransactionContext, id: string, request: SipRequest, flow: Flow) {
     super(ctx, id, request, flow, 'proceeding');
-    this.tryingTimer = new TimerSlot(ctx, `100 Trying ${id}`);
+    this.tryingTimer = new TimerSlot(ctx, '100 Trying', id);
     if (ctx.autoTrying !== false) this.tryingTimer.start(ctx.autoTrying, () => this.autoTrying());
   }
 
