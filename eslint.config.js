@@ -6,6 +6,7 @@ import tseslint from 'typescript-eslint';
 const forbidden = {
   'src/sip/**/*.ts': ['ims', 'hss', 'xdms', 'portal', 'charging', 'storage', 'config', 'observability', 'cli'],
   'src/ims/**/*.ts': ['cli', 'storage/memory', 'storage/sqlite', 'storage/redis', 'storage/postgres'],
+  'src/storage/**/*.ts': ['sip', 'ims', 'hss', 'xdms', 'portal', 'charging', 'config', 'cli'],
 };
 
 const layerRules = Object.entries(forbidden).map(([files, layers]) => ({

@@ -1,0 +1,10 @@
+/**
+ * Tidewater's storage contracts: what the IMS functions depend on. Adapters live in
+ * ./memory and ./sqlite (later ./redis and ./postgres); only the CLI picks one.
+ */
+export * from './common.js';
+export * from './errors.js';
+export type * from './registration-store.js';
+export type * from './subscriber-store.js';
+export { DEFAULT_NONCE_TTL_MS, type NonceCountStore, type StorageClock } from './nonce-count-store.js';
+export { updateRegistration, type RegistrationUpdate, type UpdateOutcome } from './registration-update.js';

@@ -1,0 +1,113 @@
+/**
+ * The SQLite schema as an ordered list of migrations. A migration, once released, is never
+ * edited: a schema change is a new entry at the end. {@link migrate} in database.ts applies the
+ * missing ones in order, each in its own transaction, and records it in `schema_version`.
+ */
+
+/** One schema step. `version` is its position in {@link MIGRATIONS}, counting from 1. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/**
+ * Versions of records come from `counters` rows bumped in the writing transaction, so a
+ * version is never handed out twice, even after the record was deleted (see common.ts).
+ */
+const REGISTRATIONS = `
+CREATE TABLE counters (
+  name  TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO counters (name, value) VALUES ('registration_version', 0);
+
+CREATE TABLE registrations (
+  aor     TEXT PRIMARY KEY,
+  version INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE bindings (
+  aor            TEXT NOT NULL,
+  position       INTEGER NOT NULL,
+  contact        TEXT NOT NULL,
+  path           TEXT NOT NULL,          -- Path URIs joined by LF (a URI holds no LF)
+  expires_at     INTEGER NOT NULL,
+  q              REAL,
+  call_id        TEXT NOT NULL,
+  cseq           INTEGER NOT NULL,
+  instance_id    TEXT,
+  reg_id         INTEGER,
+  flow_id        TEXT,
+  user_agent     TEXT,
+  recv_address   TEXT,
+  recv_port      INTEGER,
+  recv_transport TEXT,
+  registered_at  INTEGER NOT NULL,
+  PRIMARY KEY (aor, position)
+) WITHOUT ROWID;
+CREATE INDEX bindings_by_expiry ON bindings (expires_at);
+CREATE INDEX bindings_by_flow ON bindings (flow_id) WHERE flow_id IS NOT NULL;
+`;
+
+const SUBSCRIBERS = `
+INSERT INTO counters (name, value) VALUES ('subscriber_version', 0), ('member_seq', 0);
+
+CREATE TABLE private_identities (
+  impi    TEXT PRIMARY KEY,
+  aka_k   BLOB,
+  aka_opc BLOB,
+  aka_amf BLOB,
+  aka_sqn INTEGER,
+  CHECK ((aka_k IS NULL) = (aka_opc IS NULL) AND (aka_k IS NULL) = (aka_amf IS NULL)
+     AND (aka_k IS NULL) = (aka_sqn IS NULL))
+) WITHOUT ROWID;
+
+-- HA1 only (RFC 7616 §3.4.2): there is no column a password could go in.
+CREATE TABLE digest_credentials (
+  impi      TEXT NOT NULL REFERENCES private_identities (impi) ON DELETE CASCADE,
+  realm     TEXT NOT NULL,
+  algorithm TEXT NOT NULL CHECK (algorithm IN ('MD5', 'SHA-256', 'SHA-512-256')),
+  ha1       TEXT NOT NULL,
+  PRIMARY KEY (impi, realm, algorithm)
+) WITHOUT ROWID;
+
+CREATE TABLE implicit_sets (
+  id              TEXT PRIMARY KEY,
+  service_profile TEXT NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('NOT_REGISTERED', 'REGISTERED', 'UNREGISTERED')),
+  scscf           TEXT,
+  version         INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE public_identities (
+  impu       TEXT PRIMARY KEY,
+  set_id     TEXT NOT NULL REFERENCES implicit_sets (id),
+  barred     INTEGER NOT NULL,
+  member_seq INTEGER NOT NULL            -- order of joining the set
+) WITHOUT ROWID;
+CREATE INDEX public_identities_by_set ON public_identities (set_id, member_seq);
+
+CREATE TABLE associations (
+  impi TEXT NOT NULL REFERENCES private_identities (impi) ON DELETE CASCADE,
+  impu TEXT NOT NULL REFERENCES public_identities (impu) ON DELETE CASCADE,
+  PRIMARY KEY (impi, impu)
+) WITHOUT ROWID;
+CREATE INDEX associations_by_impu ON associations (impu, impi);
+`;
+
+const NONCE_COUNTS = `
+CREATE TABLE nonce_counts (
+  nonce      TEXT PRIMARY KEY,
+  nc         INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX nonce_counts_by_expiry ON nonce_counts (expires_at);
+`;
+
+/** Every migration, in order. */
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  { version: 1, name: 'registrations and bindings', sql: REGISTRATIONS },
+  { version: 2, name: 'subscribers (HSS data)', sql: SUBSCRIBERS },
+  { version: 3, name: 'digest nonce counts', sql: NONCE_COUNTS },
+]);
