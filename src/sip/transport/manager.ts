@@ -223,18 +223,29 @@ export class TransportLayer {
    * out of a listening socket of the address's family. Never throws: every failure is a
    * rejected promise with a {@link TransportError}.
    */
-  async send(data: Buffer, target: SendTarget): Promise<Flow> {
-    if (this.closing) throw CLOSED_ERROR();
-    if ('flowId' in target) return this.sendOnFlow(data, target.flowId);
+  send(data: Buffer, target: SendTarget): Promise<Flow> {
+    // Not async: a datagram, the common case, costs one promise, not a chain of them.
+    if (this.closing) return Promise.reject(CLOSED_ERROR());
+    if ('flowId' in target) {
+      const udp = this.connections.has(target.flowId) ? undefined : this.udpFlow(target.flowId);
+      if (udp) return this.sendDatagram(udp.listener, data, udp.address, udp.port);
+      return this.sendOnFlow(data, target.flowId);
+    }
     const { protocol, address, port } = target;
     if (!PROTOCOLS.has(protocol) || ipFamily(address) === 0 || !isPort(port)) {
-      throw new TransportError('TW_ERR_TRANSPORT_BAD_TARGET', `cannot send to ${protocol} ${address}:${port}: need a known protocol, an IP literal and a port 1-65535`);
+      return Promise.reject(
+        new TransportError('TW_ERR_TRANSPORT_BAD_TARGET', `cannot send to ${protocol} ${address}:${port}: need a known protocol, an IP literal and a port 1-65535`),
+      );
     }
     if (protocol === 'UDP') {
       const listener = this.udpListenerFor(address);
-      if (!listener) throw new TransportError('TW_ERR_TRANSPORT_NO_LISTENER', `no UDP listener of the address family of ${address}`);
+      if (!listener) return Promise.reject(new TransportError('TW_ERR_TRANSPORT_NO_LISTENER', `no UDP listener of the address family of ${address}`));
       return this.sendDatagram(listener, data, address, port);
     }
+    return this.sendStream(data, target);
+  }
+
+  private async sendStream(data: Buffer, target: { protocol: TransportProtocol; address: string; port: number; path?: string; servername?: string }): Promise<Flow> {
     const connection = await this.connectionTo(target);
     await connection.send(data);
     return connection.flow;
@@ -286,9 +297,7 @@ export class TransportLayer {
   }
 
   private sendDatagram(listener: UdpListener, data: Buffer, address: string, port: number): Promise<Flow> {
-    return listener.sendTo(data, address, port).catch((error: unknown) => {
-      throw new TransportError('TW_ERR_TRANSPORT_SEND', `UDP send to ${address}:${port} failed`, error);
-    });
+    return listener.sendTo(data, address, port, sendFailed);
   }
 
   /** RFC 3261 §18.1.1: reuse a connection to the destination if there is one, else open one. */
@@ -500,4 +509,8 @@ function ipFamily(address: string): number {
     families.set(address, f);
   }
   return f;
+}
+
+function sendFailed(address: string, port: number, error: unknown): TransportError {
+  return new TransportError('TW_ERR_TRANSPORT_SEND', `UDP send to ${address}:${port} failed`, error);
 }

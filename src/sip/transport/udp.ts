@@ -141,12 +141,12 @@ export class UdpListener {
   }
 
   /** Sends one datagram and resolves with the flow it went on (one promise, no extra wrapping). */
-  sendTo(data: Buffer, address: string, port: number): Promise<Flow> {
+  sendTo(data: Buffer, address: string, port: number, wrapError: (address: string, port: number, error: unknown) => Error): Promise<Flow> {
     return new Promise((resolve, reject) => {
       try {
-        this.socket.send(data, port, address, (error) => (error ? reject(error) : resolve(this.flowTo(address, port))));
+        this.socket.send(data, port, address, (error) => (error ? reject(wrapError(address, port, error)) : resolve(this.flowTo(address, port))));
       } catch (error) {
-        reject(error as Error);
+        reject(wrapError(address, port, error));
       }
     });
   }
