@@ -31,12 +31,9 @@ export function udpFlowId(local: Endpoint, remote: Endpoint): string {
  * callback per datagram). The transport layer only ever sends to IP literals it has checked, so
  * the lookup answers at once with the address itself.
  */
-function literalLookup(
-  address: string,
-  family: unknown,
-  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  callback(null, address, typeof family === 'number' && family === 6 ? 6 : net.isIPv6(address) ? 6 : 4);
+function literalLookup(family: 4 | 6) {
+  return (address: string, _options: unknown, callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void): void =>
+    callback(null, address, family);
 }
 
 /** Splits a UDP flow id into its local and remote endpoints; undefined if it is not one. */
@@ -96,9 +93,8 @@ export class UdpListener {
     onError: (error: Error) => void,
   ): Promise<UdpListener> {
     const family = net.isIPv6(options.address) ? 6 : 4;
-    const socket = dgram.createSocket(
-      family === 6 ? { type: 'udp6', ipv6Only: options.ipv6Only, lookup: literalLookup } : { type: 'udp4', lookup: literalLookup },
-    );
+    const lookup = literalLookup(family);
+    const socket = dgram.createSocket(family === 6 ? { type: 'udp6', ipv6Only: options.ipv6Only, lookup } : { type: 'udp4', lookup });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind({ address: options.address, port: options.port, exclusive: true }, () => {
