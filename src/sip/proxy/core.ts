@@ -1,6 +1,6 @@
-import { makeRequest, makeResponse, newBranch, newTag } from '../message/build.js';
+import { makeRequest, makeResponse, newTag } from '../message/build.js';
 import type { SipRequest, SipResponse } from '../message/message.js';
-import { SipUri, type Uri } from '../message/uri.js';
+import type { Uri } from '../message/uri.js';
 import { BRANCH_COOKIE, Via } from '../message/via.js';
 import { systemClock, type Clock } from '../clock.js';
 import type {
@@ -427,4 +427,3 @@ function fnv1a(h: number, s: string): number {
   return Math.imul(h ^ 0x7c, 0x01000193);
 }
 
-export { newBranch, SipUri };
