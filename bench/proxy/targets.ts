@@ -86,7 +86,10 @@ export async function kamailioTarget(children: number, allocator: KamailioAlloca
 
 /** The default command line of Tidewater's static proxy, as a template. */
 export const TIDEWATER_DEFAULT_CMD =
-  `node ${STATIC_PROXY} --bind 127.0.0.1 --udp-port {port} --tcp-port {port} ` +
+  // A process pinned to one core gains nothing from V8's parallel GC threads (they compete for the
+  // same core), and a 16 MiB young generation promotes fewer short-lived call objects: the Node
+  // counterpart of running Kamailio with its tlsf allocator.
+  `node --single-threaded-gc --max-semi-space-size=16 ${STATIC_PROXY} --bind 127.0.0.1 --udp-port {port} --tcp-port {port} ` +
   '--ws-port {wsPort} --route {route}';
 
 /**
