@@ -93,12 +93,12 @@ export function endOfQuoted(s: string, i: number, end = s.length): number {
 export function unquote(s: string): string {
   if (s.length < 2 || s.charCodeAt(0) !== 0x22) return s;
   const inner = s.slice(1, -1);
-  return inner.indexOf('\\') < 0 ? inner : inner.replace(/\\([\s\S])/g, '$1');
+  return inner.indexOf('\\') < 0 ? inner : inner.replace(QUOTED_PAIR, '$1');
 }
 
 /** Quotes a string as a quoted-string, escaping `"` and `\`. */
 export function quote(s: string): string {
-  return `"${s.replace(/(["\\])/g, '\\$1')}"`;
+  return `"${s.replace(NEEDS_ESCAPE, '\\$1')}"`;
 }
 
 /**
@@ -134,3 +134,6 @@ export function bytesOf(s: string): Buffer {
   }
   return scratch;
 }
+
+const QUOTED_PAIR = /\\([\s\S])/g;
+const NEEDS_ESCAPE = /(["\\])/g;

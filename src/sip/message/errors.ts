@@ -37,7 +37,9 @@ export class SipParseError extends Error {
   declare private partialRequest: SipRequest | undefined;
 
   get reasonPhrase(): string {
-    const text = this.message.replace(/[^\x20-\x7e]/g, '?');
+    const text = this.message.replace(UNPRINTABLE, '?');
     return text.length > 100 ? `${text.slice(0, 97)}...` : text;
   }
 }
+
+const UNPRINTABLE = /[^\x20-\x7e]/g;
