@@ -56,6 +56,13 @@ export class SlottedClock implements Clock {
   }
 
   private fire(due: number): void {
+    // Node schedules from its cached loop time, which lags performance.now(): a timer can come
+    // up to a millisecond or so before the slot is due. Wait out the rest rather than fire early.
+    const early = due - performance.now();
+    if (early > 0) {
+      setTimeout(() => this.fire(due), Math.ceil(early)).unref();
+      return;
+    }
     const slot = this.slots.get(due);
     this.slots.delete(due);
     if (!slot) return;
