@@ -42,6 +42,13 @@ export interface ProxyCoreOptions {
   resolve?: TargetResolver;
   /** Finds a flow by id, to learn its protocol when a target names a flow. */
   lookupFlow?: (flowId: string) => Flow | undefined;
+  /**
+   * The flow a request must leave on, from the Route values this proxy consumed: an edge proxy
+   * puts a flow token in its Record-Route and Path entries (RFC 5626 §5.3), and a dialog's ACKs
+   * and the requests this process originates go back over that flow. `arrival` is the flow the
+   * request came in on (undefined for one made here); a flow equal to it is never the answer.
+   */
+  flowOfRoutes?: (consumed: readonly Uri[], arrival: Flow | undefined) => string | undefined;
   /** Extensions this proxy supports, for Proxy-Require (§16.3 step 5). */
   supported?: string[];
   onError?: (error: unknown) => void;
@@ -112,9 +119,15 @@ export class ProxyCore implements TransactionUser {
     }
   }
 
-  onAck(ack: SipRequest, _flow: Flow): void {
+  onAck(ack: SipRequest, flow: Flow): void {
     try {
-      const { request } = this.preprocessRoute(ack);
+      const { request, consumed } = this.preprocessRoute(ack);
+      const flowId = consumed.length ? this.opts.flowOfRoutes?.(consumed, flow) : undefined;
+      if (flowId) {
+        const fwd = this.prepareForward(request, { flowId }, false, `${BRANCH_COOKIE}${ackBranch(request)}`);
+        void this.tx.sendStateless(fwd, { flowId }).catch((e: unknown) => this.reportError(e));
+        return;
+      }
       const fwd = this.prepareForward(request, {}, false, `${BRANCH_COOKIE}${ackBranch(request)}`);
       const hop = this.nextHopUri(fwd);
       const target = hop && numericTarget(hop);
@@ -276,6 +289,7 @@ export class ProxyCore implements TransactionUser {
     recordRoute: boolean,
     branch: string,
     inbound?: TransportProtocol,
+    recordRouteUser?: string,
   ): SipRequest {
     const req = original.clone();
     if (target.uri) req.uri = target.uri;
@@ -289,7 +303,7 @@ export class ProxyCore implements TransactionUser {
     req.set('max-forwards', String(mf === undefined ? 70 : mf - 1));
     const protocol = this.outboundProtocol(req, target);
     const out = this.listenerFor(protocol);
-    if (recordRoute && DIALOG_CREATING.has(req.method) && req.to.tag === undefined) this.addRecordRoute(req, out, inbound);
+    if (recordRoute && DIALOG_CREATING.has(req.method) && req.to.tag === undefined) this.addRecordRoute(req, out, inbound, recordRouteUser);
     const via = new Via(protocol, out.host, out.port);
     via.params.set('branch', branch.startsWith(BRANCH_COOKIE) ? branch : `${BRANCH_COOKIE}${branch}`);
     if (protocol === 'UDP') via.params.set('rport');
@@ -302,12 +316,12 @@ export class ProxyCore implements TransactionUser {
    * entries, the inbound side's below the outbound side's, so each side reaches this proxy over
    * its own transport (RFC 5658 §4).
    */
-  private addRecordRoute(req: SipRequest, out: ProxyListener, inbound?: TransportProtocol): void {
+  private addRecordRoute(req: SipRequest, out: ProxyListener, inbound?: TransportProtocol, user?: string): void {
     if (inbound !== undefined && inbound !== out.protocol) {
       const inListener = this.byProtocol.get(inbound);
-      if (inListener) req.prepend('record-route', `<${listenerUri(inListener)}>`);
+      if (inListener) req.prepend('record-route', `<${listenerUri(inListener, user)}>`);
     }
-    req.prepend('record-route', `<${listenerUri(out)}>`);
+    req.prepend('record-route', `<${listenerUri(out, user)}>`);
   }
 
   private listenerFor(protocol: TransportProtocol): ProxyListener {
@@ -356,6 +370,41 @@ export class ProxyCore implements TransactionUser {
     );
   }
 
+  /**
+   * Sends a request this process makes itself (a NOTIFY, a third-party REGISTER): Route values
+   * addressing this proxy are consumed, a Via is added, and it goes to a service in this process,
+   * over the flow given or found by `flowOfRoutes`, or to the next hop. Exactly one final
+   * response reaches `onResponse`: received, or made here (408 timeout, 503 unreachable).
+   */
+  originate(request: SipRequest, onResponse: (response: SipResponse) => void, flowId?: string): void {
+    const { request: req, consumed } = this.preprocessRoute(request);
+    const flow = flowId ?? (consumed.length ? this.opts.flowOfRoutes?.(consumed, undefined) : undefined);
+    const target: ForwardTarget = flow ? { flowId: flow } : {};
+    const branch = `${PROCESS_TOKEN}o${(++this.dialogSerial).toString(36)}`;
+    const out = this.prepareForward(req, target, false, branch);
+    let done = false;
+    const finish = (res: SipResponse): void => {
+      if (done || res.status < 200) return;
+      done = true;
+      try {
+        onResponse(res);
+      } catch (e) {
+        this.reportError(e);
+      }
+    };
+    const made = (status: number, reason?: string): void => finish(makeResponse(out, status, reason));
+    const handler = {
+      onResponse: (res: SipResponse): void => {
+        res.popVia();
+        finish(res);
+      },
+      onTimeout: () => made(408),
+      onTransportError: () => made(503, 'Next hop unreachable'),
+      failBranchStart: (_tx: ClientTransaction | undefined, status: number, reason: string) => made(status, reason),
+    };
+    this.send(out, target, handler, () => {});
+  }
+
   private localHop(req: SipRequest, handler: ClientTransactionHandler): ClientTransaction {
     const hop = new LocalHop(req, handler);
     this.localHops.set(hop, hop);
@@ -393,10 +442,10 @@ const IGNORE_RESPONSES: ClientTransactionHandler = {
 };
 
 /** The URI of a listener as written into Record-Route and Path. */
-export function listenerUri(l: ProxyListener): string {
+export function listenerUri(l: ProxyListener, user?: string): string {
   const host = l.host.includes(':') && !l.host.startsWith('[') ? `[${l.host}]` : l.host;
   const transport = l.protocol === 'UDP' ? '' : `;transport=${l.protocol.toLowerCase()}`;
-  return `sip:${host}:${l.port}${transport};lr`;
+  return `sip:${user ? `${user}@` : ''}${host}:${l.port}${transport};lr`;
 }
 
 /**

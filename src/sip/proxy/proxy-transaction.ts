@@ -34,6 +34,7 @@ export class ProxyTransaction implements ClientTransactionHandler {
   private mode: 'parallel' | 'sequential' = 'parallel';
   private recordRoute: boolean;
   private timerC: number;
+  private recordRouteUser: string | undefined;
   private readonly method: string;
   private finalSent = false;
   private released = false;
@@ -54,6 +55,7 @@ export class ProxyTransaction implements ClientTransactionHandler {
     this.method = req.method;
     this.recordRoute = options.recordRoute ?? core.recordRoute;
     this.timerC = options.timerC ?? core.timerC;
+    this.recordRouteUser = options.recordRouteUser;
   }
 
   /** The request as the service handed it over; not available after {@link maybeRelease}. */
@@ -69,6 +71,7 @@ export class ProxyTransaction implements ClientTransactionHandler {
   start(targets: ForwardTarget[], options: ForwardOptions = {}): void {
     this.mode = options.mode ?? this.mode;
     if (options.recordRoute !== undefined) this.recordRoute = options.recordRoute;
+    if (options.recordRouteUser !== undefined) this.recordRouteUser = options.recordRouteUser;
     if (targets.length === 0) return this.sendFinal(makeResponse(this.request, 480, undefined, this.tags.toTag));
     if (this.mode === 'sequential') {
       this.queue.push(...targets.slice(1));
@@ -82,7 +85,7 @@ export class ProxyTransaction implements ClientTransactionHandler {
     let request: SipRequest;
     try {
       const inbound = LocalHop.isLocal(this.server.flow) ? undefined : this.server.flow.protocol;
-      request = this.core.prepareForward(this.request, target, this.recordRoute, `${this.loopHash}.${PROCESS_TOKEN}${(++branchSerial).toString(36)}`, inbound);
+      request = this.core.prepareForward(this.request, target, this.recordRoute, `${this.loopHash}.${PROCESS_TOKEN}${(++branchSerial).toString(36)}`, inbound, this.recordRouteUser);
     } catch (e) {
       this.core.reportError(e);
       return this.branchFinal(branch, makeResponse(this.request, 500, 'Cannot forward request'));

@@ -21,6 +21,11 @@ export interface ForwardOptions {
   recordRoute?: boolean;
   /** Per-branch no-answer limit in ms for INVITE (timer C, §16.6 step 11); default from the core. */
   timerC?: number;
+  /**
+   * User part of this proxy's Record-Route entries, e.g. an RFC 5626 §5.3 flow token, so the
+   * dialog's later requests tell which flow they belong to. Must be a valid SIP URI user.
+   */
+  recordRouteUser?: string;
 }
 
 /**
@@ -36,6 +41,8 @@ export interface RequestContext {
   readonly flow: Flow | undefined;
   /** The service host name that addressed this service (Route or Request-URI host). */
   readonly addressedAs: string;
+  /** Route values this proxy removed because they addressed it (§16.4), top first. */
+  readonly consumedRoutes: readonly Uri[];
   /** Forwards the request statefully to one or more targets (forking when several). */
   forward(targets?: ForwardTarget | ForwardTarget[], options?: ForwardOptions): void;
   /** Answers with a final (or provisional, for status < 200) response. */

@@ -1,0 +1,195 @@
+/**
+ * The edge (P-CSCF, 3GPP TS 24.229 §5.2): the first hop of every client. It
+ * - forwards REGISTER towards the I-CSCF with a Path carrying a flow token (RFC 3327, RFC 5626
+ *   §5.2), and learns from the 200 which identities the flow registered (P-Associated-URI) and
+ *   the Service-Route to use for them (RFC 3608);
+ * - refuses requests from flows that registered nothing (403), asserts the caller's identity
+ *   (RFC 3325: P-Asserted-Identity from the registered set; a client's own is removed), and
+ *   routes them along the Service-Route, Record-Routing itself with the flow token;
+ * - delivers requests for its clients (reached through the stored Path) over the client's flow,
+ *   and in-dialog requests over the flow named in the Route set.
+ */
+import {
+  SipUri,
+  type Flow,
+  type ProxyService,
+  type RequestContext,
+  type ResponseContext,
+  type SipRequest,
+  type SipResponse,
+} from '../../sip/index.js';
+import { impuOf } from '../identity.js';
+import type { FlowTokens } from './flow-token.js';
+
+/** What a flow registered, learnt from a 200 to its REGISTER. */
+interface FlowRegistration {
+  /** P-Associated-URI, default identity first (TS 24.229 §5.2.2.4). */
+  readonly identities: readonly string[];
+  /** Service-Route values, as `<uri>` (RFC 3608 §6). */
+  readonly serviceRoute: readonly string[];
+  /** Wall-clock ms. */
+  readonly expiresAt: number;
+}
+
+export interface EdgeOptions {
+  /** The edge's service host, used in Path (e.g. `pcscf.example.com`). */
+  readonly host: string;
+  /** Where REGISTER goes: the I-CSCF, as a Route URI (e.g. `sip:icscf.example.com;lr`). */
+  readonly registrarRoute: string;
+  readonly tokens: FlowTokens;
+  /** A live flow by id. */
+  readonly lookupFlow: (flowId: string) => Flow | undefined;
+  /** Wall clock, ms. */
+  readonly now?: () => number;
+}
+
+const CLIENT_IDENTITY_HEADERS = ['p-asserted-identity', 'p-preferred-identity'];
+
+export class EdgeService implements ProxyService {
+  readonly hosts: readonly string[];
+  private readonly flows = new Map<string, Map<string, FlowRegistration>>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: EdgeOptions) {
+    this.hosts = [opts.host];
+    this.now = opts.now ?? Date.now;
+  }
+
+  onInitialRequest(ctx: RequestContext): void {
+    if (!ctx.flow) return this.terminating(ctx);
+    if (ctx.request.method === 'REGISTER') return this.register(ctx, ctx.flow);
+    return this.originating(ctx, ctx.flow);
+  }
+
+  /** In-dialog requests leave over the flow named in the Route set, if any (RFC 5626 §5.3). */
+  onInDialogRequest(ctx: RequestContext): void {
+    const flowId = this.opts.tokens.flowOfRoutes(ctx.consumedRoutes, ctx.flow);
+    if (flowId === undefined) return ctx.forward();
+    if (!this.opts.lookupFlow(flowId)) return ctx.respond(430, 'Flow Failed');
+    ctx.forward({ flowId });
+  }
+
+  onResponse(rctx: ResponseContext): void {
+    if (rctx.request.method === 'REGISTER' && rctx.response.status === 200) this.learn(rctx.request, rctx.response);
+  }
+
+  /** The flow closed (RFC 5626 §5.3): whatever it registered is gone with it. */
+  flowClosed(flowId: string): void {
+    this.flows.delete(flowId);
+  }
+
+  /** Drops what expired registrations left behind (UDP flows never close). */
+  sweep(): void {
+    const now = this.now();
+    for (const [flowId, regs] of this.flows) {
+      for (const [aor, reg] of regs) if (reg.expiresAt <= now) regs.delete(aor);
+      if (regs.size === 0) this.flows.delete(flowId);
+    }
+  }
+
+  /** How many flows have a registration (for metrics). */
+  get registeredFlows(): number {
+    return this.flows.size;
+  }
+
+  // ---- client side -----------------------------------------------------------------------
+
+  private register(ctx: RequestContext, flow: Flow): void {
+    const req = ctx.request;
+    const ob = req.contacts.some((c) => c.params.has('reg-id')) ? ';ob' : '';
+    req.prepend('path', `<sip:${this.opts.tokens.encode(flow.id)}@${this.opts.host};lr${ob}>`);
+    if (!hasOption(req, 'supported', 'path')) req.append('supported', 'path');
+    ctx.forward({ routes: [this.opts.registrarRoute] });
+  }
+
+  private originating(ctx: RequestContext, flow: Flow): void {
+    const regs = this.liveRegistrations(flow.id);
+    if (!regs) return ctx.respond(403, 'Forbidden - not registered');
+    const req = ctx.request;
+    const identity = this.assertedIdentity(req, regs);
+    for (const h of CLIENT_IDENTITY_HEADERS) req.remove(h);
+    req.append('p-asserted-identity', `<${identity.impu}>`);
+    ctx.forward({ routes: [...identity.serviceRoute] }, { recordRouteUser: this.opts.tokens.encode(flow.id) });
+  }
+
+  /**
+   * RFC 3325 §6 / TS 24.229 §5.2.6.3.1: a P-Preferred-Identity the flow registered wins, else
+   * the From identity if registered, else the default identity of the first registration.
+   */
+  private assertedIdentity(req: SipRequest, regs: FlowRegistration[]): { impu: string; serviceRoute: readonly string[] } {
+    const wanted: string[] = [];
+    const ppi = req.has('p-preferred-identity') ? req.nameAddrs('p-preferred-identity') : [];
+    for (const p of ppi) {
+      const i = impuOf(p.uri);
+      if (i) wanted.push(i);
+    }
+    const from = impuOf(req.from.uri);
+    if (from) wanted.push(from);
+    for (const w of wanted) {
+      for (const r of regs) if (r.identities.includes(w)) return { impu: w, serviceRoute: r.serviceRoute };
+    }
+    const first = regs[0]!;
+    return { impu: first.identities[0]!, serviceRoute: first.serviceRoute };
+  }
+
+  private liveRegistrations(flowId: string): FlowRegistration[] | undefined {
+    const regs = this.flows.get(flowId);
+    if (!regs) return undefined;
+    const now = this.now();
+    const live: FlowRegistration[] = [];
+    for (const r of regs.values()) if (r.expiresAt > now && r.identities.length) live.push(r);
+    return live.length ? live : undefined;
+  }
+
+  /** From a 200 to a REGISTER: what the flow now has registered (RFC 3608, TS 24.229 §5.2.2.4). */
+  private learn(req: SipRequest, res: SipResponse): void {
+    const path = req.has('path') ? req.nameAddrs('path')[0] : undefined;
+    const flowId = path && this.opts.tokens.flowOf(path.uri);
+    const aor = impuOf(req.to.uri);
+    if (!flowId || !aor) return;
+    const expires = registeredFor(req, res);
+    let regs = this.flows.get(flowId);
+    if (expires <= 0) {
+      regs?.delete(aor);
+      if (regs?.size === 0) this.flows.delete(flowId);
+      return;
+    }
+    const associated = res.has('p-associated-uri') ? res.nameAddrs('p-associated-uri').map((n) => impuOf(n.uri)) : [];
+    const identities = associated.filter((i): i is string => i !== undefined);
+    if (!identities.length) identities.push(aor);
+    const serviceRoute = res.has('service-route') ? res.nameAddrs('service-route').map((n) => `<${n.uri.toString()}>`) : [];
+    if (!regs) this.flows.set(flowId, (regs = new Map()));
+    regs.set(aor, { identities, serviceRoute, expiresAt: this.now() + expires * 1000 });
+  }
+
+  // ---- core side ---------------------------------------------------------------------------
+
+  /** A request for a client, addressed to this edge by the client's stored Path. */
+  private terminating(ctx: RequestContext): void {
+    const flowId = this.opts.tokens.flowOfRoutes(ctx.consumedRoutes, undefined);
+    if (flowId === undefined) return ctx.forward();
+    if (!this.opts.lookupFlow(flowId)) return ctx.respond(430, 'Flow Failed');
+    ctx.forward({ flowId }, { recordRouteUser: this.opts.tokens.encode(flowId) });
+  }
+}
+
+/**
+ * Seconds the REGISTER's own contacts stay registered according to the 200 (its Contact list
+ * holds every binding of the AoR, RFC 3261 §10.3 step 8); 0 when none of them is left.
+ */
+function registeredFor(req: SipRequest, res: SipResponse): number {
+  if (req.isWildcardContact) return 0;
+  const mine = req.contacts.map((c) => c.uri.toString());
+  let best = 0;
+  const headerExpires = res.expires;
+  for (const c of res.contacts) {
+    if (!(c.uri instanceof SipUri) || !mine.includes(c.uri.toString())) continue;
+    const e = Number(c.params.get('expires') ?? headerExpires ?? 0);
+    if (e > best) best = e;
+  }
+  return best;
+}
+
+function hasOption(req: SipRequest, header: string, option: string): boolean {
+  return req.getAll(header).some((v) => v.trim().toLowerCase() === option);
+}
