@@ -22,7 +22,7 @@ import { impuOf } from '../identity.js';
 import type { FlowTokens } from './flow-token.js';
 
 /** What a flow registered, learnt from a 200 to its REGISTER. */
-interface FlowRegistration {
+export interface FlowRegistration {
   /** P-Associated-URI, default identity first (TS 24.229 §5.2.2.4). */
   readonly identities: readonly string[];
   /** Service-Route values, as `<uri>` (RFC 3608 §6). */
@@ -41,6 +41,12 @@ export interface EdgeOptions {
   readonly lookupFlow: (flowId: string) => Flow | undefined;
   /** Wall clock, ms. */
   readonly now?: () => number;
+  /**
+   * What a flow the edge has no record of registered, from the registrar's stored bindings:
+   * after a restart, clients stay registered for their calls as well as for being called.
+   * Keyed by the registered AoR.
+   */
+  readonly recover?: (flowId: string) => Promise<ReadonlyMap<string, FlowRegistration>>;
 }
 
 const CLIENT_IDENTITY_HEADERS = ['p-asserted-identity', 'p-preferred-identity'];
@@ -55,10 +61,18 @@ export class EdgeService implements ProxyService {
     this.now = opts.now ?? Date.now;
   }
 
-  onInitialRequest(ctx: RequestContext): void {
+  onInitialRequest(ctx: RequestContext): void | Promise<void> {
     if (!ctx.flow) return this.terminating(ctx);
     if (ctx.request.method === 'REGISTER') return this.register(ctx, ctx.flow);
+    if (!this.flows.has(ctx.flow.id) && this.opts.recover) return this.recoverThenOriginate(ctx, ctx.flow);
     return this.originating(ctx, ctx.flow);
+  }
+
+  private async recoverThenOriginate(ctx: RequestContext, flow: Flow): Promise<void> {
+    ctx.defer();
+    const regs = await this.opts.recover!(flow.id);
+    if (regs.size && !this.flows.has(flow.id)) this.flows.set(flow.id, new Map(regs));
+    this.originating(ctx, flow);
   }
 
   /** In-dialog requests leave over the flow named in the Route set, if any (RFC 5626 §5.3). */
