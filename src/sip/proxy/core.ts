@@ -1,6 +1,7 @@
 import { makeRequest, makeResponse, newTag } from '../message/build.js';
 import type { SipRequest, SipResponse } from '../message/message.js';
 import type { Uri } from '../message/uri.js';
+import { SipParseError } from '../message/errors.js';
 import { BRANCH_COOKIE, Via } from '../message/via.js';
 import { systemClock, type Clock } from '../clock.js';
 import type {
@@ -114,8 +115,8 @@ export class ProxyCore implements TransactionUser {
     try {
       this.dispatch(server);
     } catch (e) {
-      this.reportError(e);
-      if (server.state !== 'terminated') server.respond(makeResponse(server.request, 500, 'Server Internal Error', newTag()));
+      if (!(e instanceof SipParseError)) this.reportError(e);
+      if (server.state !== 'terminated') server.respond(failureResponse(server.request, e, newTag()));
     }
   }
 
@@ -180,8 +181,8 @@ export class ProxyCore implements TransactionUser {
   }
 
   private serviceFailed(ctx: ServiceRequestContext, e: unknown): void {
-    this.reportError(e);
-    if (!ctx.settled) ctx.respond(500, 'Server Internal Error');
+    if (!(e instanceof SipParseError)) this.reportError(e);
+    if (!ctx.settled) ctx.respondWith(failureResponse(ctx.request, e, ctx.toTag));
   }
 
   private defaultRoute(ctx: ServiceRequestContext, inDialog: boolean): void {
@@ -433,6 +434,15 @@ export class ProxyCore implements TransactionUser {
     if (!flow) return;
     this.tx.sendRequest(cancel, { flowId: flow.id }, IGNORE_RESPONSES);
   }
+}
+
+/**
+ * The answer to a request whose handling threw: a header the service needed was malformed
+ * (a 400 saying which, RFC 3261 §21.4.1), or anything else (500).
+ */
+function failureResponse(req: SipRequest, e: unknown, toTag: string): SipResponse {
+  if (e instanceof SipParseError) return makeResponse(req, e.status, `${e.status === 400 ? 'Bad Request - ' : ''}${e.reasonPhrase}`, toTag);
+  return makeResponse(req, 500, 'Server Internal Error', toTag);
 }
 
 const IGNORE_RESPONSES: ClientTransactionHandler = {
