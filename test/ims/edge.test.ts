@@ -79,6 +79,14 @@ describe('the edge (P-CSCF)', () => {
     expect(ctx.response.status).toBe(403);
   });
 
+  it('answers an OPTIONS to the server itself (a keepalive or a monitor), registered or not', async () => {
+    const { edge } = setup();
+    const opts = request(['OPTIONS sip:example.com SIP/2.0', 'Via: SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bKo', 'From: <sip:mon@example.net>;tag=1', 'To: <sip:example.com>', 'Call-ID: o1', 'CSeq: 1 OPTIONS']);
+    const ctx = await run(new RecordingContext(opts, flowA), (c) => edge.onInitialRequest(c));
+    expect(ctx.response.status).toBe(200);
+    expect(ctx.response.get('allow')).toContain('INVITE');
+  });
+
   it('asserts the registered identity, drops the client\'s own, and routes along the Service-Route', async () => {
     const { edge, tokens } = setup();
     await registerA(edge);

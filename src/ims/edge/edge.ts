@@ -17,6 +17,7 @@ import {
   type ResponseContext,
   type SipRequest,
   type SipResponse,
+  type Uri,
 } from '../../sip/index.js';
 import { impuOf } from '../identity.js';
 import type { FlowTokens } from './flow-token.js';
@@ -49,6 +50,14 @@ export interface EdgeOptions {
   readonly recover?: (flowId: string) => Promise<ReadonlyMap<string, FlowRegistration>>;
 }
 
+/** Methods routed for clients (RFC 3261, 3262, 3311, 3428, 6665, 6086). */
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, SUBSCRIBE, NOTIFY, INFO, UPDATE, PRACK, REFER';
+
+/** A Request-URI with no user part names a server (the domain or the edge), not a user. */
+function isServerUri(uri: Uri): boolean {
+  return uri instanceof SipUri && uri.user === null;
+}
+
 const CLIENT_IDENTITY_HEADERS = ['p-asserted-identity', 'p-preferred-identity'];
 
 export class EdgeService implements ProxyService {
@@ -64,6 +73,7 @@ export class EdgeService implements ProxyService {
   onInitialRequest(ctx: RequestContext): void | Promise<void> {
     if (!ctx.flow) return this.terminating(ctx);
     if (ctx.request.method === 'REGISTER') return this.register(ctx, ctx.flow);
+    if (ctx.request.method === 'OPTIONS' && isServerUri(ctx.request.uri)) return ctx.respond(200, 'OK', [['Allow', ALLOW]]);
     if (!this.flows.has(ctx.flow.id) && this.opts.recover) return this.recoverThenOriginate(ctx, ctx.flow);
     return this.originating(ctx, ctx.flow);
   }
