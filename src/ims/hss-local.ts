@@ -47,6 +47,10 @@ export class LocalHss implements Hss {
     throw new Error(`registration state of ${impu} kept changing under the S-CSCF`);
   }
 
+  implicitSetOf(impu: string) {
+    return this.store.implicitSetOf(impu);
+  }
+
   async locationInfo(impu: string): Promise<LocationInfo | undefined> {
     const set = await this.store.implicitSetOf(impu);
     const self = set?.members.find((m) => m.impu === impu);

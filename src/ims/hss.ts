@@ -37,4 +37,6 @@ export interface Hss {
   serverAssignment(impu: string, type: ServerAssignmentType, scscf: string): Promise<ServerAssignment | undefined>;
   /** LIR (TS 29.228 §6.1.4); undefined for an identity the HSS does not know. */
   locationInfo(impu: string): Promise<LocationInfo | undefined>;
+  /** The implicit registration set `impu` belongs to (the IMS subscription SAR downloads). */
+  implicitSetOf(impu: string): Promise<ImplicitSet | undefined>;
 }

@@ -1,0 +1,113 @@
+/**
+ * A short-lived cache in front of the HSS, as an S-CSCF keeps the subscriber data it downloaded
+ * at registration (TS 29.228 §6.1.2, SAR returns the profile for the S-CSCF to keep): REGISTER,
+ * call set-up and the terminating lookup ask the same few questions many times a second.
+ *
+ * What this node changes itself (SAR) updates the cache at once. Changes made elsewhere
+ * (provisioning a new password, removing a subscriber) are seen once the entry ages out, after
+ * `ttlMs` at most; unknown identities are cached too, so a flood for them costs one lookup each.
+ */
+import type { AuthVectorLookup, ImplicitSet } from '../storage/index.js';
+import type { Hss, LocationInfo, ServerAssignment, ServerAssignmentType, UserAuthorization } from './hss.js';
+
+export interface HssCacheOptions {
+  /** How long an answer is reused; default 10 000 ms. */
+  readonly ttlMs?: number;
+  /** Most entries per kind of answer; the oldest go first. Default 100 000. */
+  readonly maxEntries?: number;
+  /** Monotonic or wall clock, ms. */
+  readonly now?: () => number;
+}
+
+interface Entry<T> {
+  readonly value: Promise<T>;
+  readonly until: number;
+}
+
+class TtlMap<T> {
+  private readonly map = new Map<string, Entry<T>>();
+
+  constructor(
+    private readonly ttl: number,
+    private readonly max: number,
+    private readonly now: () => number,
+  ) {}
+
+  get(key: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.map.get(key);
+    const now = this.now();
+    if (hit && hit.until > now) return hit.value;
+    const value = load();
+    // A failed lookup is not remembered: the next request asks again.
+    value.catch(() => this.map.get(key)?.value === value && this.map.delete(key));
+    this.map.delete(key);
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+    this.map.set(key, { value, until: now + this.ttl });
+    return value;
+  }
+
+  set(key: string, value: T): void {
+    this.map.delete(key);
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+    this.map.set(key, { value: Promise.resolve(value), until: this.now() + this.ttl });
+  }
+
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+}
+
+export class CachedHss implements Hss {
+  private readonly uar: TtlMap<UserAuthorization>;
+  private readonly mar: TtlMap<AuthVectorLookup>;
+  private readonly lir: TtlMap<LocationInfo | undefined>;
+  private readonly sar: TtlMap<ServerAssignment | undefined>;
+
+  constructor(
+    private readonly hss: Hss,
+    options: HssCacheOptions = {},
+  ) {
+    const ttl = options.ttlMs ?? 10_000;
+    const max = options.maxEntries ?? 100_000;
+    const now = options.now ?? (() => performance.now());
+    this.uar = new TtlMap(ttl, max, now);
+    this.mar = new TtlMap(ttl, max, now);
+    this.lir = new TtlMap(ttl, max, now);
+    this.sar = new TtlMap(ttl, max, now);
+  }
+
+  userAuthorization(impi: string, impu: string): Promise<UserAuthorization> {
+    return this.uar.get(`${impi} ${impu}`, () => this.hss.userAuthorization(impi, impu));
+  }
+
+  authVector(impi: string, impu: string): Promise<AuthVectorLookup> {
+    return this.mar.get(`${impi} ${impu}`, () => this.hss.authVector(impi, impu));
+  }
+
+  implicitSetOf(impu: string): Promise<ImplicitSet | undefined> {
+    return this.hss.implicitSetOf(impu);
+  }
+
+  locationInfo(impu: string): Promise<LocationInfo | undefined> {
+    return this.lir.get(impu, () => this.hss.locationInfo(impu));
+  }
+
+  /**
+   * A re-registration within the cache's lifetime reuses the last assignment (nothing changes
+   * in the HSS); any other type reaches the HSS and refreshes what the cache knows of the set's
+   * identities. The I-CSCF's cached user authorizations may name the previous S-CSCF until they
+   * age out, which only sends a REGISTER to a server that can serve it anyway.
+   */
+  serverAssignment(impu: string, type: ServerAssignmentType, scscf: string): Promise<ServerAssignment | undefined> {
+    const key = `${impu} ${scscf}`;
+    const load = async (): Promise<ServerAssignment | undefined> => {
+      const result = await this.hss.serverAssignment(impu, type, scscf);
+      for (const m of result?.implicitSet.members ?? []) this.lir.delete(m.impu);
+      this.lir.delete(impu);
+      if (type === 'REGISTRATION' || type === 'RE_REGISTRATION') this.sar.set(key, result);
+      else this.sar.delete(key);
+      return result;
+    };
+    return type === 'RE_REGISTRATION' ? this.sar.get(key, load) : load();
+  }
+}
