@@ -85,13 +85,11 @@ export class Registrar {
 
   /** 401 with one challenge per configured algorithm the subscriber has an HA1 for (RFC 8760 §2.4). */
   private challenge(ctx: RequestContext, digest: readonly DigestHa1[], stale: boolean): void {
-    const headers: Array<[string, string]> = [];
-    for (const algorithm of this.opts.algorithms) {
-      if (!digest.some((d) => d.algorithm === algorithm && d.realm === this.opts.realm)) continue;
-      headers.push(['WWW-Authenticate', this.opts.verifier.challenge({ realm: this.opts.realm, algorithm, stale, qop: 'auth' })]);
-    }
-    if (!headers.length) return ctx.respond(403, 'Forbidden - no credentials for this realm');
-    ctx.respond(401, 'Unauthorized', headers);
+    const realm = this.opts.realm;
+    const offered = this.opts.algorithms.filter((a) => digest.some((d) => d.algorithm === a && d.realm === realm));
+    if (!offered.length) return ctx.respond(403, 'Forbidden - no credentials for this realm');
+    const challenges = this.opts.verifier.challenges(offered.map((algorithm) => ({ realm, algorithm, stale, qop: 'auth' as const })));
+    ctx.respond(401, 'Unauthorized', challenges.map((c): [string, string] => ['WWW-Authenticate', c]));
   }
 
   /**

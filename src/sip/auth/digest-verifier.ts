@@ -231,6 +231,15 @@ export class DigestVerifier {
     return buildChallenge({ ...request, nonce: this.deps.nonces.issue() });
   }
 
+  /**
+   * One challenge per request, all carrying the same fresh nonce: the client answers one of
+   * them (RFC 8760 §2.4 offers several algorithms in one 401), so one nonce is enough.
+   */
+  challenges(requests: readonly DigestChallengeRequest[]): string[] {
+    const nonce = this.deps.nonces.issue();
+    return requests.map((r) => buildChallenge({ ...r, nonce }));
+  }
+
   /** See {@link verifyDigest}. */
   verify(request: DigestVerifyRequest): Promise<DigestVerifyResult> {
     return verifyDigest(request, this.deps);

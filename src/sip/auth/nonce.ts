@@ -8,7 +8,7 @@
  *
  *   version (1) | issued-at ms, big-endian (6) | random (13) | HMAC-SHA-256 of the first 20, truncated (16)
  */
-import { createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.js';
 
 /** What {@link NonceManager.verify} concludes about a nonce. */
@@ -57,6 +57,21 @@ const NONCE_SHAPE = /^[A-Za-z0-9_-]{48}$/;
 
 const INVALID: NonceInspection = Object.freeze({ verdict: 'invalid' });
 
+let pool = Buffer.alloc(0);
+let poolPos = 0;
+
+/** Copies `n` bytes from a pool of CSPRNG output (one system call per 4 KiB, not per nonce). */
+function fillRandom(target: Buffer, offset: number, n: number): void {
+  if (poolPos + n > pool.length) {
+    pool = randomBytes(4096);
+    poolPos = 0;
+  }
+  pool.copy(target, offset, poolPos, poolPos + n);
+  // Never hand out the same bytes twice.
+  pool.fill(0, poolPos, poolPos + n);
+  poolPos += n;
+}
+
 function mac(key: Buffer, body: Buffer): Buffer {
   return createHmac('sha256', key).update(body).digest().subarray(0, MAC_BYTES);
 }
@@ -99,7 +114,7 @@ export class NonceManager {
     const nonce = Buffer.allocUnsafe(NONCE_BYTES);
     nonce[0] = VERSION;
     nonce.writeUIntBE(now, TIME_OFFSET, TIME_BYTES);
-    randomFillSync(nonce, RANDOM_OFFSET, RANDOM_BYTES);
+    fillRandom(nonce, RANDOM_OFFSET, RANDOM_BYTES);
     mac(this.keys[0]!, nonce.subarray(0, MAC_OFFSET)).copy(nonce, MAC_OFFSET);
     return nonce.toString('base64url');
   }
