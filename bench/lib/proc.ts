@@ -113,3 +113,26 @@ export function foreignCpu(
   const top = [...byComm].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([comm, ns]) => ({ comm, ns }));
   return { ns: total, top };
 }
+
+/** Resident and proportional set sizes, kB, summed over `pids` (from /proc/PID/smaps_rollup). */
+export interface MemoryKb {
+  readonly rssKb: number;
+  /** Shared pages divided among the processes mapping them: the sum over a process tree counts them once. */
+  readonly pssKb: number;
+}
+
+const SMAPS_FIELD = /^(Rss|Pss):\s+(\d+)\s+kB/gm;
+
+/** Memory of the processes `pids` now; processes that have gone count 0. */
+export async function memoryKb(pids: readonly number[]): Promise<MemoryKb> {
+  let rssKb = 0;
+  let pssKb = 0;
+  for (const pid of pids) {
+    const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+    for (const match of text.matchAll(SMAPS_FIELD)) {
+      if (match[1] === 'Rss') rssKb += Number(match[2]);
+      else pssKb += Number(match[2]);
+    }
+  }
+  return { rssKb, pssKb };
+}

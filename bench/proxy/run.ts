@@ -27,17 +27,18 @@
  *                          default: node --import tsx examples/static-proxy.ts ... (targets.ts)
  */
 import { spawnSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { runSipp, startSippUas, type SippUas } from '../../test/harness/sipp.js';
-import { findTool, freePort, freeUdpTcpPort, type RunningProcess } from '../../test/harness/tools.js';
-import { cpuNs, cpuSnapshot, foreignCpu, percentile, processTree, udpBufferDrops } from '../lib/proc.js';
+import { startSippUas, type SippUas } from '../../test/harness/sipp.js';
+import { freePort, freeUdpTcpPort, type RunningProcess } from '../../test/harness/tools.js';
+import { processTree } from '../lib/proc.js';
+import { runMeasuredStep, sippVersion, SOCKET_BUFFER } from '../lib/sipp-step.js';
 import { compare, consoleTable, markdownReport, type StepResult, type TargetOutcome } from './report.js';
-import { kamailioTarget, tidewaterTarget, type KamailioAllocator, type Target } from './targets.js';
+import { KAMAILIO_ALLOCATORS, type KamailioAllocator } from '../lib/kamailio.js';
+import { kamailioTarget, tidewaterTarget, type Target } from './targets.js';
 
 const HERE = fileURLToPath(new URL('./', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -45,8 +46,6 @@ const UAC_XML = join(HERE, 'call-uac.xml');
 const UAS_XML = join(HERE, 'call-uas.xml');
 const KNOWN_TARGETS = ['tidewater', 'kamailio'];
 const LIST_SPLIT = /[\s,]+/;
-const SIPP_VERSION = /SIPp v(\S+?)\.?\s/;
-const SOCKET_BUFFER = ['-buff_size', '4194304'];
 const FILE_NAME_UNSAFE = /[:.]/g;
 
 interface Config {
@@ -71,12 +70,10 @@ function intEnv(key: string, fallback: number, min: number): number {
   return value;
 }
 
-const ALLOCATORS: readonly KamailioAllocator[] = ['tlsf', 'fm', 'qm'];
-
 function allocatorEnv(): KamailioAllocator {
   const raw = process.env.BENCH_KAM_ALLOCATOR || 'tlsf';
-  const found = ALLOCATORS.find((a) => a === raw);
-  return found ?? fail(`BENCH_KAM_ALLOCATOR=${raw}: expected one of ${ALLOCATORS.join(', ')}`);
+  const found = KAMAILIO_ALLOCATORS.find((a) => a === raw);
+  return found ?? fail(`BENCH_KAM_ALLOCATOR=${raw}: expected one of ${KAMAILIO_ALLOCATORS.join(', ')}`);
 }
 
 function fail(message: string): never {
@@ -127,68 +124,18 @@ interface Bench {
   readonly port: number;
 }
 
-/** /usr/bin/time output "elapsed user system" -> % of one core. */
-async function uacCorePct(file: string): Promise<number | undefined> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  const [elapsed, user, sys] = (text.trim().split('\n').pop() ?? '').split(' ').map(Number);
-  if (!elapsed || user === undefined || sys === undefined) return undefined;
-  return (100 * (user + sys)) / elapsed;
-}
-
 /** Runs one fixed-count step at `rate` and measures it; files go to `dir`. */
 async function runStep(b: Bench, rate: number, calls: number, dir: string): Promise<StepResult> {
-  const pids = await processTree(b.proc.pid);
-  const time = findTool('time');
-  const timePrefix = time === undefined ? undefined : [time, '-f', '%e %U %S', '-o', 'sipp.time'];
-  const [cpu0, uas0, drops0, all0] = await Promise.all([cpuNs(pids), cpuNs([b.uas.pid]), udpBufferDrops(), cpuSnapshot()]);
-  const t0 = performance.now();
-  const res = await runSipp({
-    scenario: UAC_XML,
-    remote: `127.0.0.1:${b.port}`,
-    dest: `127.0.0.1:${b.uas.port}`,
-    calls,
+  const m = await runMeasuredStep({
+    targetPid: b.proc.pid,
+    uasPid: b.uas.pid,
+    sipp: { scenario: UAC_XML, remote: `127.0.0.1:${b.port}`, dest: `127.0.0.1:${b.uas.port}` },
     rate,
-    timeoutSec: Math.ceil(calls / rate) + 30,
-    recvTimeoutMs: 10_000,
-    cpu: b.cfg.sippCpu,
-    traceMessages: false,
-    rtt: true,
-    rttEvery: 1000,
-    outDir: dir,
-    prefix: timePrefix,
-    extraArgs: SOCKET_BUFFER,
+    ops: calls,
+    sippCpu: b.cfg.sippCpu,
+    dir,
   });
-  const wallSec = (performance.now() - t0) / 1000;
-  const [cpu1, uas1, drops1, all1] = await Promise.all([cpuNs(pids), cpuNs([b.uas.pid]), udpBufferDrops(), cpuSnapshot()]);
-  const foreign = foreignCpu(all0, all1, new Set([...pids, b.uas.pid, process.pid]));
-  const pctOfCore = (ns: number): number => (100 * ns) / 1e9 / wallSec;
-  const setup = [...(res.rtt.get(1) ?? [])].sort((x, y) => x - y);
-  const { stats } = res;
-  const failed = Math.max(stats.failed, calls - stats.successful);
-  const achieved = stats.elapsedSec > 0 ? stats.successful / stats.elapsedSec : 0;
-  const targetCpuNs = cpu1 - cpu0;
-  return {
-    target: b.name,
-    offered: rate,
-    calls,
-    created: stats.created,
-    successful: stats.successful,
-    failed,
-    retransmissions: stats.retransmissions,
-    achieved,
-    targetCpuNs,
-    cpuUsPerCall: stats.created > 0 ? targetCpuNs / 1000 / stats.created : Number.NaN,
-    targetCorePct: pctOfCore(targetCpuNs),
-    uacCorePct: await uacCorePct(join(dir, 'sipp.time')),
-    uasCorePct: pctOfCore(uas1 - uas0),
-    p50Ms: percentile(setup, 50),
-    p99Ms: percentile(setup, 99),
-    udpDrops: drops1 - drops0,
-    foreignCorePct: pctOfCore(foreign.ns),
-    foreignTop: foreign.top.map((t) => `${t.comm}:${pctOfCore(t.ns).toFixed(0)}%`).join(' '),
-    sippExit: res.exitCode,
-    pass: failed / calls < 0.001 && achieved >= 0.95 * rate,
-  };
+  return { ...m, target: b.name, calls: m.ops, cpuUsPerCall: m.cpuUsPerOp, uasCorePct: m.uasCorePct ?? Number.NaN };
 }
 
 function brief(s: StepResult): string {
@@ -258,11 +205,6 @@ async function benchTarget(target: Target, cfg: Config, outDir: string): Promise
   }
 }
 
-async function sippVersion(): Promise<string> {
-  const res = spawnSync('sipp', ['-v'], { encoding: 'utf8' });
-  return SIPP_VERSION.exec(`${res.stdout}${res.stderr}`)?.[1] ?? '?';
-}
-
 async function main(): Promise<void> {
   const cfg = readConfig(process.argv.slice(2));
   ensureTools();
@@ -291,7 +233,7 @@ async function main(): Promise<void> {
   console.log(`\n${cmp.line}`);
   const header = [
     `date: ${new Date().toISOString()}`,
-    `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, Linux ${release()}, node ${process.version}, SIPp ${await sippVersion()}`,
+    `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, Linux ${release()}, node ${process.version}, SIPp ${sippVersion()}`,
     `target on CPU ${cfg.targetCpu}, SIPp UAC and UAS on CPU ${cfg.sippCpu}, all on 127.0.0.1`,
     `${cfg.calls} calls per step at ${cfg.rates.join(', ')} calls/s, warm-up ${cfg.warmupCalls} calls at ${Math.min(...cfg.rates)}/s`,
   ];

@@ -7,6 +7,9 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { startProcess, type RunningProcess } from '../../test/harness/tools.js';
+import { kamailioOptions, kamailioVersion, startKamailio, type KamailioAllocator } from '../lib/kamailio.js';
+
+export type { KamailioAllocator } from '../lib/kamailio.js';
 
 /** Where and how a target instance runs. */
 export interface TargetContext {
@@ -38,23 +41,7 @@ const KAMAILIO_READY = /kamailio-proxy ready/;
 const TIDEWATER_READY = /^ready\b/;
 const PLACEHOLDER = /\{(port|wsPort|route)\}/g;
 const WHITESPACE = /\s+/;
-const VERSION_LINE = /version:\s*kamailio\s+(\S+)/i;
 const START_TIMEOUT_MS = 20_000;
-
-async function runToEnd(cmd: string, args: readonly string[]): Promise<{ code: number | null; output: string }> {
-  const proc = await startProcess(cmd, args);
-  const status = await proc.exited;
-  return { code: status.code, output: proc.stdout + proc.stderr };
-}
-
-/** Kamailio version string, e.g. `5.6.3`. */
-async function kamailioVersion(): Promise<string> {
-  const { output } = await runToEnd('kamailio', ['-v']);
-  return VERSION_LINE.exec(output)?.[1] ?? '?';
-}
-
-/** Kamailio memory managers (`-x` shared, `-X` private). */
-export type KamailioAllocator = 'tlsf' | 'fm' | 'qm';
 
 /**
  * Kamailio with bench/proxy/kamailio-proxy.cfg: `children` UDP workers and one TCP worker,
@@ -65,22 +52,19 @@ export type KamailioAllocator = 'tlsf' | 'fm' | 'qm';
  */
 export async function kamailioTarget(children: number, allocator: KamailioAllocator): Promise<Target> {
   const version = await kamailioVersion();
-  const memory = ['-m', '1024', '-M', '16', '-x', allocator, '-X', allocator];
+  const options = { children, allocator, shmMb: 1024 };
   return {
     name: 'kamailio',
-    description: `kamailio ${version}, kamailio-proxy.cfg, -n ${children} -N 1 ${memory.join(' ')}`,
-    start: async (ctx) => {
-      await mkdir(ctx.runDir, { recursive: true });
-      const defines = ['-A', `KAM_PORT=${ctx.port}`, '-A', `ROUTE_URI="${ctx.route}"`];
-      const check = await runToEnd('kamailio', ['-c', '-f', KAMAILIO_CFG, ...defines]);
-      if (check.code !== 0) throw new Error(`kamailio -c rejects ${KAMAILIO_CFG}:\n${check.output}`);
-      const args = ['-DD', '-E', '-f', KAMAILIO_CFG, '-n', String(children), '-N', '1', ...memory];
-      return startProcess('taskset', ['-c', String(ctx.cpu), 'kamailio', ...args, '-w', ctx.runDir, ...defines], {
+    description: `kamailio ${version}, kamailio-proxy.cfg, ${kamailioOptions(options).join(' ')}`,
+    start: (ctx) =>
+      startKamailio({
+        ...options,
+        cfg: KAMAILIO_CFG,
+        defines: [`KAM_PORT=${ctx.port}`, `ROUTE_URI="${ctx.route}"`],
+        cpu: ctx.cpu,
+        runDir: ctx.runDir,
         readyLine: KAMAILIO_READY,
-        timeoutMs: START_TIMEOUT_MS,
-        cwd: ctx.runDir,
-      });
-    },
+      }),
   };
 }
 
