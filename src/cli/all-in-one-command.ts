@@ -1,0 +1,63 @@
+/**
+ * `tidewater all-in-one`: starts every function in this process (all-in-one.ts), prints the
+ * listeners and how to add a subscriber, and stops cleanly on SIGINT or SIGTERM.
+ */
+import { defaultConfig, type AllInOneConfig } from '../config/index.js';
+import type { ListenerInfo } from './all-in-one.js';
+import type { Output } from './output.js';
+
+/** `listening sip udp 0.0.0.0:5060` (an IPv6 address in brackets). */
+export function listenerLine(l: ListenerInfo): string {
+  const address = l.address.includes(':') ? `[${l.address}]` : l.address;
+  return `listening ${l.service} ${l.protocol} ${address}:${l.port}`;
+}
+
+/** Quotes a shell word when it needs it. */
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command that adds a subscriber to this server's data folder and domain. */
+export function addSubscriberHint(config: AllInOneConfig, file?: string): string {
+  const defaults = defaultConfig();
+  const words = ['npx', 'tidewater', 'subscriber', 'add', '6505550001', '--password', '<password>'];
+  if (file !== undefined) words.push('--config', shellWord(file));
+  if (config.dataDir !== defaults.dataDir) words.push('--data-dir', shellWord(config.dataDir));
+  if (config.domain !== defaults.domain) words.push('--domain', shellWord(config.domain));
+  return `add a subscriber: ${words.join(' ')}`;
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
+function firstSignal(out: Output): { signalled: Promise<string>; dispose(): void } {
+  let count = 0;
+  let resolve!: (signal: string) => void;
+  const signalled = new Promise<string>((r) => (resolve = r));
+  const handler = (signal: string): void => {
+    count += 1;
+    if (count === 1) return resolve(signal);
+    out.error(`tidewater: ${signal} again, exiting without finishing the stop`);
+    process.exit(1);
+  };
+  for (const s of SIGNALS) process.on(s, handler);
+  return { signalled, dispose: () => SIGNALS.forEach((s) => process.off(s, handler)) };
+}
+
+/** Runs the all-in-one until a signal; resolves once stopped. Start-up failures reject. */
+export async function runAllInOneCommand(config: AllInOneConfig, out: Output, file?: string): Promise<void> {
+  const signals = firstSignal(out);
+  try {
+    const { runAllInOne } = await import('./all-in-one.js');
+    const running = await runAllInOne(config);
+    for (const l of running.listeners) out.line(listenerLine(l));
+    out.line(`tidewater all-in-one for ${config.domain} ready`);
+    out.line(addSubscriberHint(config, file));
+    const signal = await signals.signalled;
+    out.line(`tidewater: ${signal}, stopping`);
+    await running.stop();
+    out.line('tidewater all-in-one stopped');
+  } finally {
+    signals.dispose();
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * The all-in-one: every function in one process on embedded SQLite storage. One proxy core
+ * hosts the edge (P-CSCF; also the default service for whatever clients send), the I-CSCF and
+ * the S-CSCF, each addressed by its service host name; requests between them are in-process
+ * hops (LocalHop), never sockets.
+ */
+import { networkInterfaces } from 'node:os';
+import type { AllInOneConfig } from '../config/index.js';
+import { BindingExpiry } from '../ims/core/expiry.js';
+import { IcscfService } from '../ims/core/icscf.js';
+import { Registrar, type RegistrationListener } from '../ims/core/registrar.js';
+import { RegEventNotifier } from '../ims/core/reg-event.js';
+import { ORIG_USER, ScscfService } from '../ims/core/scscf.js';
+import { EdgeService, type FlowRegistration } from '../ims/edge/edge.js';
+import { FlowTokens } from '../ims/edge/flow-token.js';
+import { CachedHss } from '../ims/hss-cache.js';
+import { LocalHss } from '../ims/hss-local.js';
+import { HomeDomain } from '../ims/identity.js';
+import {
+  DigestVerifier,
+  NonceManager,
+  ProxyCore,
+  SipStack,
+  TransportLayer,
+  parseUri,
+  systemClock,
+  type ProxyListener,
+  type TransportProtocol,
+} from '../sip/index.js';
+import { startMetricsServer, type MetricSource } from '../observability/http.js';
+import { openAllInOneStorage } from './storage.js';
+
+/** One listener, as printed on the ready lines. */
+export interface ListenerInfo {
+  /** `sip`, `metrics`, ... */
+  readonly service: string;
+  /** `udp`, `tcp`, `ws`, `http`. */
+  readonly protocol: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+/** A running all-in-one. */
+export interface RunningAllInOne {
+  readonly listeners: readonly ListenerInfo[];
+  /** Stops every listener and closes storage. */
+  stop(): Promise<void>;
+}
+
+/** Options that are not configuration: hooks for logging. */
+export interface AllInOneHooks {
+  readonly onError?: (error: unknown) => void;
+}
+
+export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks = {}): Promise<RunningAllInOne> {
+  const onError = hooks.onError ?? (() => {});
+  const storage = await openAllInOneStorage(config.dataDir);
+  const transports = new TransportLayer();
+  const cleanup: Array<() => void | Promise<void>> = [() => storage.close()];
+  const stop = async (): Promise<void> => {
+    for (const step of cleanup.splice(0).reverse()) await step();
+  };
+  try {
+    cleanup.push(() => transports.close());
+    const listeners = await listen(transports, config);
+    const wiring = wire(config, storage, transports, listeners.proxy, onError);
+    cleanup.push(() => wiring.stop());
+    const metrics = await startMetricsServer(config.bind, config.metricsPort, wiring.metrics);
+    cleanup.push(() => metrics.close());
+    const info = [...listeners.info, { service: 'metrics', protocol: 'http', address: metrics.address, port: metrics.port }];
+    return { listeners: info, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+async function listen(transports: TransportLayer, config: AllInOneConfig): Promise<{ proxy: ProxyListener[]; info: ListenerInfo[] }> {
+  const advertised = advertisedHost(config.bind);
+  const proxy: ProxyListener[] = [];
+  const info: ListenerInfo[] = [];
+  const wanted: Array<[TransportProtocol, number]> = [
+    ['UDP', config.sipPort],
+    ['TCP', config.sipPort],
+    ['WS', config.wsPort],
+  ];
+  let sipPort = config.sipPort;
+  for (const [protocol, port] of wanted) {
+    // Port 0 for SIP: UDP picks a free port and TCP takes the same one.
+    const p = protocol === 'TCP' ? sipPort : port;
+    const bound = await transports.listen({ protocol, address: config.bind, port: p });
+    if (protocol === 'UDP') sipPort = bound.port;
+    proxy.push({ protocol, host: advertised, port: bound.port });
+    info.push({ service: 'sip', protocol: protocol.toLowerCase(), address: bound.address, port: bound.port });
+  }
+  return { proxy, info };
+}
+
+/** The address written into Via, Record-Route and Path: the bind address, or this host's own when bound to all. */
+function advertisedHost(bind: string): string {
+  if (bind !== '0.0.0.0' && bind !== '::') return bind;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (!a.internal && a.family === 'IPv4') return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** Every address of this host, with each SIP port: Route values naming them address this proxy. */
+function localAliases(listeners: readonly ProxyListener[]): string[] {
+  const hosts = new Set(['127.0.0.1', '::1', 'localhost']);
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) hosts.add(a.address);
+  const out: string[] = [];
+  for (const l of listeners) for (const h of hosts) out.push(`${h.includes(':') ? `[${h}]` : h}:${l.port}`);
+  return out;
+}
+
+function wire(
+  config: AllInOneConfig,
+  storage: Awaited<ReturnType<typeof openAllInOneStorage>>,
+  transports: TransportLayer,
+  listeners: ProxyListener[],
+  onError: (e: unknown) => void,
+): { stop(): void; metrics: MetricSource[] } {
+  const hosts = config.serviceHosts;
+  const home = new HomeDomain(config.domain);
+  const hss = new CachedHss(new LocalHss(storage.subscribers));
+  const tokens = new FlowTokens(storage.nonceKey);
+  const scscfName = `sip:${hosts.scscf}`;
+  const serviceRoute = `<sip:${ORIG_USER}@${hosts.scscf};lr>`;
+  const stack = new SipStack({ transport: transports, onError, autoTrying: false });
+  transports.onMessage((m) => stack.receive(m));
+  transports.onError(onError);
+
+  const listenersOfChange: RegistrationListener[] = [];
+  const onChange: RegistrationListener = (event) => {
+    for (const l of listenersOfChange) {
+      try {
+        l(event);
+      } catch (e) {
+        onError(e);
+      }
+    }
+  };
+  const verifier = new DigestVerifier({
+    nonces: new NonceManager({ key: storage.nonceKey, clock: { now: Date.now }, lifetimeSeconds: config.auth.nonceLifetime }),
+    nonceCounts: storage.nonceCounts,
+  });
+  const registrar = new Registrar({
+    home,
+    realm: config.domain,
+    hss,
+    registrations: storage.registrations,
+    verifier,
+    algorithms: config.auth.algorithms,
+    limits: config.registration,
+    scscf: scscfName,
+    serviceRoute,
+    flowOfPath: (path) => {
+      const first = path[0];
+      return first === undefined ? undefined : tokens.flowOf(parseUri(first));
+    },
+    onChange,
+  });
+  const edge = new EdgeService({
+    host: hosts.edge,
+    registrarRoute: `<sip:${hosts.icscf};lr>`,
+    tokens,
+    lookupFlow: (id) => transports.getFlow(id),
+    recover: async (flowId) => {
+      const out = new Map<string, FlowRegistration>();
+      const now = Date.now();
+      for (const { aor, binding } of await storage.registrations.bindingsOfFlow(flowId)) {
+        if (binding.expiresAt <= now) continue;
+        const set = await storage.subscribers.implicitSetOf(aor);
+        const identities = set ? set.members.filter((m) => !m.barred).map((m) => m.impu) : [aor];
+        const known = out.get(aor);
+        if (!known || known.expiresAt < binding.expiresAt) out.set(aor, { identities, serviceRoute: [serviceRoute], expiresAt: binding.expiresAt });
+      }
+      return out;
+    },
+  });
+  const icscf = new IcscfService({ host: hosts.icscf, hss, home, defaultScscf: scscfName });
+  // The notifier sends through the core, which exists only once the services do.
+  const late: { core?: ProxyCore } = {};
+  const regEvent = new RegEventNotifier({
+    home,
+    hss,
+    registrations: storage.registrations,
+    send: (request, onResponse) => late.core!.originate(request, onResponse),
+    contact: `sip:${hosts.scscf}`,
+    clock: systemClock,
+    onError,
+  });
+  listenersOfChange.push(regEvent.onRegistrationChange);
+  const scscf = new ScscfService({
+    host: hosts.scscf,
+    home,
+    hss,
+    registrations: storage.registrations,
+    registrar,
+    icscf: `sip:${hosts.icscf}`,
+    regEvent,
+  });
+  const core = new ProxyCore({
+    transactions: stack,
+    listeners,
+    aliases: localAliases(listeners),
+    services: [edge, icscf, scscf],
+    defaultService: edge,
+    lookupFlow: (id) => transports.getFlow(id),
+    flowOfRoutes: (consumed, arrival) => tokens.flowOfRoutes(consumed, arrival),
+    supported: ['path', 'outbound'],
+    onError,
+  });
+  late.core = core;
+  stack.setUser(core);
+
+  const expiry = new BindingExpiry({ registrations: storage.registrations, hss, scscf: scscfName, clock: systemClock, onChange, onError });
+  expiry.start();
+  transports.onFlowClosed((flow, reason) => {
+    if (reason === 'local') return;
+    edge.flowClosed(flow.id);
+    void expiry.flowFailed(flow.id).catch(onError);
+  });
+  const sweeper = setInterval(() => edge.sweep(), 30_000);
+  sweeper.unref();
+  const metrics: MetricSource[] = [
+    { name: 'tidewater_registered_aors', help: 'Public identities (implicit sets) with at least one binding.', type: 'gauge', read: async () => (await storage.registrations.count()).aors },
+    { name: 'tidewater_bindings', help: 'Contact bindings stored, including expired ones not yet swept.', type: 'gauge', read: async () => (await storage.registrations.count()).bindings },
+    { name: 'tidewater_edge_registered_flows', help: 'Client flows with a live registration at the edge.', type: 'gauge', read: () => edge.registeredFlows },
+    { name: 'tidewater_reg_event_subscriptions', help: 'Active reg-event subscriptions (RFC 3680).', type: 'gauge', read: () => regEvent.subscriptionCount },
+    { name: 'tidewater_sip_client_transactions', help: 'SIP client transactions alive.', type: 'gauge', read: () => stack.transactionCount.client },
+    { name: 'tidewater_sip_server_transactions', help: 'SIP server transactions alive.', type: 'gauge', read: () => stack.transactionCount.server },
+  ];
+  return {
+    metrics,
+    stop() {
+      expiry.stop();
+      regEvent.stop();
+      clearInterval(sweeper);
+    },
+  };
+}

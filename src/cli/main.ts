@@ -1,0 +1,120 @@
+/**
+ * The `tidewater` command line: `all-in-one` runs every function in one process, `subscriber`
+ * provisions the embedded HSS. bin/tidewater.js runs the compiled file; in the repository
+ * `node --import tsx src/cli/main.ts` runs this one.
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/index.js';
+import { runAllInOneCommand } from './all-in-one-command.js';
+import { addConfigOptions, configOf, SUBSCRIBER_FIELDS } from './config-options.js';
+import { IdentityError } from './identities.js';
+import { CliError, processOutput, type Output } from './output.js';
+import { addSubscriber, listSubscribers, removeSubscriber, showSubscriber, type SubscriberContext } from './subscriber.js';
+
+/** The package's version, from the package.json above this file (src/cli or dist/src/cli). */
+function packageVersion(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'tidewater') return pkg.version ?? '0.0.0';
+    } catch {
+      // no package.json here
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return '0.0.0';
+    dir = parent;
+  }
+}
+
+function subscriberCommands(out: Output, env: NodeJS.ProcessEnv): Command {
+  const context = (command: Command): SubscriberContext => ({ config: configOf(command, env).config, out });
+  const leaf = (name: string, description: string) => addConfigOptions(new Command(name).description(description), SUBSCRIBER_FIELDS);
+  const subscriber = new Command('subscriber').description('add, list, show and remove subscribers (works whether or not the server runs)');
+  subscriber.addCommand(
+    leaf('add', 'add a subscriber: a private identity with its password\u2019s HA1, and its public identities')
+      .argument('<number|impu>', 'a number (6505550001: IMPU sip:6505550001@<domain>, IMPI 6505550001@<domain>) or a public identity sip:user@host (IMPI user@host)')
+      .option('--password <password>', 'the SIP password; without it one is generated and printed once (only its HA1 is stored)')
+      .option('--also <impu...>', 'more public identities of the same implicit registration set')
+      .action(async (arg: string, opts: { password?: string; also?: string[] }, command: Command) => {
+        await addSubscriber(context(command), arg, { password: opts.password, also: opts.also });
+      }),
+  );
+  subscriber.addCommand(
+    leaf('list', 'list the public identities with their private identity and registration state').action(async (_opts, command: Command) => {
+      await listSubscribers(context(command));
+    }),
+  );
+  subscriber.addCommand(
+    leaf('show', 'show a subscriber: identities, implicit set, barring, registration state, S-CSCF, contacts')
+      .argument('<impu|number>', 'a public identity or a number of the domain')
+      .action(async (arg: string, _opts, command: Command) => {
+        await showSubscriber(context(command), arg);
+      }),
+  );
+  subscriber.addCommand(
+    leaf('remove', 'remove a subscriber: the public identities of its implicit set, the set, and its private identity')
+      .argument('<impu|number>', 'a public identity or a number of the domain')
+      .action(async (arg: string, _opts, command: Command) => {
+        await removeSubscriber(context(command), arg);
+      }),
+  );
+  return subscriber;
+}
+
+/** The program; `out` receives every line, commander's included. */
+export function buildProgram(out: Output, env: NodeJS.ProcessEnv = process.env): Command {
+  const program = new Command('tidewater')
+    .description('Tidewater: a cloud-native IMS core (edge, core, HSS, XDMS, portal)')
+    .version(packageVersion(), '-V, --version', 'print the version');
+  const allInOne = new Command('all-in-one')
+    .description('run every IMS function in this process, with embedded SQLite storage in the data folder')
+    .action(async (_opts, command: Command) => {
+      const { config, file } = configOf(command, env);
+      await runAllInOneCommand(config, out, file);
+    });
+  program.addCommand(addConfigOptions(allInOne));
+  program.addCommand(subscriberCommands(out, env));
+  const output = {
+    writeOut: (text: string) => out.line(text.replace(/\n$/, '')),
+    writeErr: (text: string) => out.error(text.replace(/\n$/, '')),
+    outputError: (text: string, write: (text: string) => void) => write(text.replace(/^error: /, 'tidewater: ')),
+  };
+  (function settle(c: Command): void {
+    c.exitOverride().showSuggestionAfterError(true).configureOutput(output);
+    c.commands.forEach(settle);
+  })(program);
+  return program;
+}
+
+/** Runs the command line `argv` (as `process.argv`) and resolves with the exit code. */
+export async function main(argv: readonly string[], out: Output = processOutput, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  try {
+    await buildProgram(out, env).parseAsync([...argv]);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    if (error instanceof ConfigError) error.problems.forEach((p) => out.error(`tidewater: ${p}`));
+    else if (error instanceof CliError || error instanceof IdentityError || error instanceof Error) out.error(`tidewater: ${error.message}`);
+    else out.error(`tidewater: ${String(error)}`);
+    return error instanceof CliError ? error.exitCode : 1;
+  }
+}
+
+/** The process entry: runs `main` and exits with its code. */
+export async function run(argv: readonly string[] = process.argv): Promise<never> {
+  process.exit(await main(argv));
+}
+
+function isEntry(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) void run();

@@ -1,0 +1,230 @@
+/**
+ * Every setting of the all-in-one, one entry per leaf key: its value schema, default,
+ * description, and the names it has on the command line (`--sip-port`), in the environment
+ * (`TIDEWATER_SIP_PORT`) and in the YAML file (`sipPort`). The schema (schema.ts), the loader,
+ * the CLI flags and docs/configuration.md are all derived from these entries.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/** Headings of docs/configuration.md, in order. */
+export const CONFIG_SECTIONS = ['General', 'Ports', 'Registration', 'Authentication', 'Service hosts', 'Logging'] as const;
+export type ConfigSection = (typeof CONFIG_SECTIONS)[number];
+
+/** Digest algorithms the registrar can challenge with (RFC 7616 §3.3, RFC 8760 §2). */
+export const DIGEST_ALGORITHMS = ['MD5', 'SHA-256'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Prefix of every environment variable the loader reads. */
+export const ENV_PREFIX = 'TIDEWATER_';
+
+/** One leaf setting. */
+export interface ConfigField<S extends z.ZodType = z.ZodType> {
+  /** Key path, e.g. `registration.minExpires`; also the YAML key path. */
+  readonly path: string;
+  readonly section: ConfigSection;
+  readonly description: string;
+  /** Validates a value once read; a value from a flag or variable goes through {@link fromText} first. */
+  readonly schema: S;
+  /** Absent for a setting derived from others (see {@link defaultText}). */
+  readonly default?: z.output<S>;
+  /** The default as the docs and `--help` show it. */
+  readonly defaultText: string;
+  /** What is allowed, completing "must be ...". */
+  readonly allowed: string;
+  /** Placeholder of the flag's value in `--help`. */
+  readonly valueName: string;
+  /** Turns the text of a flag or environment variable into the value the schema checks. */
+  readonly fromText: (text: string) => unknown;
+  /** `--sip-port` */
+  readonly flag: string;
+  /** `TIDEWATER_SIP_PORT` */
+  readonly env: string;
+}
+
+type FieldSpec<S extends z.ZodType> = Omit<ConfigField<S>, 'flag' | 'env' | 'defaultText' | 'fromText'> & {
+  readonly defaultText?: string;
+  readonly fromText?: (text: string) => unknown;
+};
+
+/** `registration.minExpires` -> `registration-min-expires`. */
+export function kebabOf(path: string): string {
+  return path.replace(/\./g, '-').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** `registration.minExpires` -> `TIDEWATER_REGISTRATION_MIN_EXPIRES`. */
+export function envOf(path: string): string {
+  return ENV_PREFIX + kebabOf(path).replace(/-/g, '_').toUpperCase();
+}
+
+function field<S extends z.ZodType>(spec: FieldSpec<S>): ConfigField<S> {
+  return {
+    ...spec,
+    defaultText: spec.defaultText ?? showDefault(spec.default),
+    fromText: spec.fromText ?? ((text) => text),
+    flag: `--${kebabOf(spec.path)}`,
+    env: envOf(spec.path),
+  };
+}
+
+function showDefault(value: unknown): string {
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
+
+const INTEGER_TEXT = /^[+-]?\d+$/;
+/** A decimal integer; anything else is left as text for the schema to refuse. */
+function integerText(text: string): unknown {
+  const trimmed = text.trim();
+  return INTEGER_TEXT.test(trimmed) ? Number(trimmed) : text;
+}
+
+/** `MD5, sha-256` -> `['MD5', 'SHA-256']`; an empty item stays, for the schema to refuse. */
+function algorithmsText(text: string): unknown {
+  return text.split(',').map((item) => {
+    const known = DIGEST_ALGORITHMS.find((a) => a.toLowerCase() === item.trim().toLowerCase());
+    return known ?? item.trim();
+  });
+}
+
+/** A DNS name: letters, digits and hyphens in dot-separated labels of 1 to 63 (RFC 1123 §2.1). */
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const hostName = () => z.string().regex(HOST_NAME).transform((s) => s.toLowerCase());
+const HOST_ALLOWED = 'a DNS name (letters, digits, hyphens and dots)';
+
+const port = () => z.number().int().min(0).max(65535);
+const PORT_ALLOWED = 'a port number from 0 to 65535 (0: any free port)';
+const MAX_EXPIRES = 2 ** 31 - 1;
+const seconds = () => z.number().int().min(1).max(MAX_EXPIRES);
+const SECONDS_ALLOWED = `an integer from 1 to ${MAX_EXPIRES}`;
+
+function portField(path: string, what: string, defaultPort: number) {
+  return field({
+    path,
+    section: 'Ports',
+    description: what,
+    schema: port(),
+    default: defaultPort,
+    allowed: PORT_ALLOWED,
+    valueName: 'port',
+    fromText: integerText,
+  });
+}
+
+function expiresField(path: string, description: string, defaultSeconds: number) {
+  return field({
+    path,
+    section: 'Registration',
+    description,
+    schema: seconds(),
+    default: defaultSeconds,
+    allowed: SECONDS_ALLOWED,
+    valueName: 'seconds',
+    fromText: integerText,
+  });
+}
+
+function serviceHostField(key: 'edge' | 'icscf' | 'scscf', role: string, prefix: string) {
+  return field({
+    path: `serviceHosts.${key}`,
+    section: 'Service hosts',
+    description: `Host name that addresses the ${role} in Route headers and Request-URIs.`,
+    schema: hostName().optional(),
+    defaultText: `${prefix}.<domain>`,
+    allowed: HOST_ALLOWED,
+    valueName: 'host',
+  });
+}
+
+/** The settings, by key path. */
+export const F = {
+  domain: field({
+    path: 'domain',
+    section: 'General',
+    description: 'Home domain: the realm of Digest challenges and the host part of subscribers\u2019 identities.',
+    schema: hostName(),
+    default: 'example.com',
+    allowed: HOST_ALLOWED,
+    valueName: 'domain',
+  }),
+  dataDir: field({
+    path: 'dataDir',
+    section: 'General',
+    description: 'Folder of the SQLite database (tidewater.sqlite) and the nonce key (nonce.key); created if missing. A relative path is taken from the working directory.',
+    schema: z.string().min(1).refine((s) => !s.includes('\0')),
+    default: './data',
+    allowed: 'a non-empty path',
+    valueName: 'dir',
+  }),
+  bind: field({
+    path: 'bind',
+    section: 'General',
+    description: 'Local address every listener binds to: 0.0.0.0 for all IPv4 interfaces, :: for all interfaces.',
+    schema: z.string().refine((s) => isIP(s) !== 0),
+    default: '0.0.0.0',
+    allowed: 'an IPv4 or IPv6 address',
+    valueName: 'address',
+  }),
+  sipPort: portField('sipPort', 'SIP port of the edge (P-CSCF) for clients, UDP and TCP.', 5060),
+  wsPort: portField('wsPort', 'SIP over WebSocket port of the edge (RFC 7118, `sip` subprotocol).', 5062),
+  hssPort: portField('hssPort', 'HTTP port of the HSS signalling API.', 8888),
+  xdmsPort: portField('xdmsPort', 'HTTP port of the XDMS (XCAP, Ut interface).', 7888),
+  portalPort: portField('portalPort', 'HTTP port of the provisioning portal.', 8080),
+  metricsPort: portField('metricsPort', 'HTTP port of the Prometheus metrics and health endpoints.', 9090),
+  minExpires: expiresField(
+    'registration.minExpires',
+    'Shortest registration interval accepted, in seconds; a shorter Expires gets 423 Interval Too Brief (RFC 3261 §10.3).',
+    60,
+  ),
+  maxExpires: expiresField(
+    'registration.maxExpires',
+    'Longest registration interval granted, in seconds; a longer one is shortened to this.',
+    3600,
+  ),
+  defaultExpires: expiresField(
+    'registration.defaultExpires',
+    'Interval granted to a REGISTER that asks for none, in seconds; from minExpires to maxExpires.',
+    600,
+  ),
+  algorithms: field({
+    path: 'auth.algorithms',
+    section: 'Authentication',
+    description:
+      'Digest algorithms offered in a 401 challenge, one challenge each, in this order (many clients take the first); comma-separated on the command line and in the environment.',
+    schema: z.array(z.enum(DIGEST_ALGORITHMS)).min(1).refine((list) => new Set(list).size === list.length),
+    default: [...DIGEST_ALGORITHMS],
+    allowed: `a non-empty list of ${DIGEST_ALGORITHMS.join(', ')} without repeats`,
+    valueName: 'list',
+    fromText: algorithmsText,
+  }),
+  nonceLifetime: field({
+    path: 'auth.nonceLifetime',
+    section: 'Authentication',
+    description: 'How long a Digest nonce stays valid, in seconds; an older one gets a new challenge with stale=true (RFC 7616 §3.3).',
+    schema: z.number().int().min(1).max(86_400),
+    default: 300,
+    allowed: 'an integer from 1 to 86400',
+    valueName: 'seconds',
+    fromText: integerText,
+  }),
+  edgeHost: serviceHostField('edge', 'edge (P-CSCF)', 'pcscf'),
+  icscfHost: serviceHostField('icscf', 'I-CSCF', 'icscf'),
+  scscfHost: serviceHostField('scscf', 'S-CSCF', 'scscf'),
+  logLevel: field({
+    path: 'log.level',
+    section: 'Logging',
+    description: 'Least severe level of the log messages written; `silent` writes none. Passwords are never logged.',
+    schema: z.enum(LOG_LEVELS),
+    default: 'info',
+    allowed: `one of ${LOG_LEVELS.join(', ')}`,
+    valueName: 'level',
+    fromText: (text) => text.trim().toLowerCase(),
+  }),
+} as const;
+
+/** Every setting, in the order of the docs. */
+export const CONFIG_FIELDS: readonly ConfigField[] = Object.values(F);
+
+/** The setting at `path`, if any. */
+export function fieldAt(path: string): ConfigField | undefined {
+  return CONFIG_FIELDS.find((f) => f.path === path);
+}

@@ -1,0 +1,97 @@
+/**
+ * The all-in-one's configuration schema, assembled from the settings of fields.ts. Parsing an
+ * object fills every default, derives the service host names from the domain and checks the
+ * rules that involve several keys; loadConfig (load.ts) feeds it the merged file, environment
+ * and flags and turns its issues into messages naming each key and where its value came from.
+ */
+import { z } from 'zod';
+import { F, type ConfigField } from './fields.js';
+
+/** The field's schema with its default applied when the key is absent. */
+function withDefault<S extends z.ZodType>(f: ConfigField<S>) {
+  if (f.default === undefined) throw new Error(`${f.path} has no default`);
+  return f.schema.default(f.default as never);
+}
+
+/** A key-level problem found by a rule over several keys; `related` keys are named in the message. */
+function crossIssue(ctx: z.RefinementCtx, path: string[], input: unknown, message: string, related: string[]): void {
+  ctx.addIssue({ code: 'custom', path, input, message, params: { related } });
+}
+
+const registration = z
+  .object({
+    minExpires: withDefault(F.minExpires),
+    maxExpires: withDefault(F.maxExpires),
+    defaultExpires: withDefault(F.defaultExpires),
+  })
+  .strict()
+  .prefault({})
+  .superRefine((r, ctx) => {
+    if (r.maxExpires < r.minExpires) {
+      crossIssue(ctx, ['maxExpires'], r.maxExpires, 'must be at least registration.minExpires', ['registration.minExpires']);
+    } else if (r.defaultExpires < r.minExpires || r.defaultExpires > r.maxExpires) {
+      crossIssue(ctx, ['defaultExpires'], r.defaultExpires, 'must be from registration.minExpires to registration.maxExpires', [
+        'registration.minExpires',
+        'registration.maxExpires',
+      ]);
+    }
+  });
+
+const auth = z
+  .object({ algorithms: withDefault(F.algorithms), nonceLifetime: withDefault(F.nonceLifetime) })
+  .strict()
+  .prefault({});
+
+const serviceHosts = z.object({ edge: F.edgeHost.schema, icscf: F.icscfHost.schema, scscf: F.scscfHost.schema }).strict().prefault({});
+
+const log = z.object({ level: withDefault(F.logLevel) }).strict().prefault({});
+
+/** Keys of the TCP listeners, which may not share a port (0, any free port, excepted). */
+const TCP_PORT_KEYS = ['sipPort', 'wsPort', 'hssPort', 'xdmsPort', 'portalPort', 'metricsPort'] as const;
+
+/**
+ * The all-in-one's configuration. `allInOneConfigSchema.parse({})` gives the defaults; tests
+ * pass only what they change, e.g. `parse({ dataDir, sipPort: 0 })`.
+ */
+export const allInOneConfigSchema = z
+  .object({
+    domain: withDefault(F.domain),
+    dataDir: withDefault(F.dataDir),
+    bind: withDefault(F.bind),
+    sipPort: withDefault(F.sipPort),
+    wsPort: withDefault(F.wsPort),
+    hssPort: withDefault(F.hssPort),
+    xdmsPort: withDefault(F.xdmsPort),
+    portalPort: withDefault(F.portalPort),
+    metricsPort: withDefault(F.metricsPort),
+    registration,
+    auth,
+    serviceHosts,
+    log,
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    TCP_PORT_KEYS.forEach((key, i) => {
+      const earlier = TCP_PORT_KEYS.slice(0, i).find((other) => c[other] === c[key] && c[key] !== 0);
+      if (earlier) crossIssue(ctx, [key], c[key], `must differ from ${earlier} (both are TCP listeners)`, [earlier]);
+    });
+  })
+  .transform((c) => ({
+    ...c,
+    serviceHosts: {
+      edge: c.serviceHosts.edge ?? `pcscf.${c.domain}`,
+      icscf: c.serviceHosts.icscf ?? `icscf.${c.domain}`,
+      scscf: c.serviceHosts.scscf ?? `scscf.${c.domain}`,
+    },
+  }));
+
+/** A validated all-in-one configuration, every default filled in. */
+export type AllInOneConfig = z.output<typeof allInOneConfigSchema>;
+
+/** What {@link allInOneConfigSchema} accepts: any key may be left out. */
+export type AllInOneConfigInput = z.input<typeof allInOneConfigSchema>;
+
+/** The default configuration. */
+export function defaultConfig(): AllInOneConfig {
+  return allInOneConfigSchema.parse({});
+}

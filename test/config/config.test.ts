@@ -1,0 +1,211 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  CONFIG_FIELDS,
+  ConfigError,
+  allInOneConfigSchema,
+  defaultConfig,
+  loadConfig,
+  renderConfigDoc,
+  type LoadConfigOptions,
+} from '../../src/config/index.js';
+
+function yamlFile(text: string): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'tw-config-')), 'tidewater.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+/** The problems loadConfig reports, or [] when it accepts the options. */
+function problemsOf(options: LoadConfigOptions): readonly string[] {
+  try {
+    loadConfig(options);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+}
+
+describe('configuration defaults', () => {
+  it('are the documented all-in-one defaults, with service hosts derived from the domain', () => {
+    expect(loadConfig({ env: {} })).toEqual({
+      domain: 'example.com',
+      dataDir: './data',
+      bind: '0.0.0.0',
+      sipPort: 5060,
+      wsPort: 5062,
+      hssPort: 8888,
+      xdmsPort: 7888,
+      portalPort: 8080,
+      metricsPort: 9090,
+      registration: { minExpires: 60, maxExpires: 3600, defaultExpires: 600 },
+      auth: { algorithms: ['MD5', 'SHA-256'], nonceLifetime: 300 },
+      serviceHosts: { edge: 'pcscf.example.com', icscf: 'icscf.example.com', scscf: 'scscf.example.com' },
+      log: { level: 'info' },
+    });
+  });
+
+  it('derive the service hosts from a configured domain unless overridden', () => {
+    const config = loadConfig({ env: { TIDEWATER_DOMAIN: 'ims.test', TIDEWATER_SERVICE_HOSTS_SCSCF: 'sprout.ims.test' } });
+    expect(config.serviceHosts).toEqual({ edge: 'pcscf.ims.test', icscf: 'icscf.ims.test', scscf: 'sprout.ims.test' });
+  });
+
+  it('every setting of the field table is a key of the parsed configuration, and the other way round', () => {
+    const leaves = (o: object, prefix = ''): string[] =>
+      Object.entries(o).flatMap(([k, v]) =>
+        typeof v === 'object' && v !== null && !Array.isArray(v) ? leaves(v as object, `${prefix}${k}.`) : [`${prefix}${k}`],
+      );
+    expect(leaves(defaultConfig()).sort()).toEqual(CONFIG_FIELDS.map((f) => f.path).sort());
+  });
+});
+
+describe('configuration precedence', () => {
+  const file = () => yamlFile('sipPort: 6000\nwsPort: 6002\nhssPort: 6888\nregistration:\n  maxExpires: 7200\n');
+
+  it('a file overrides the defaults', () => {
+    const config = loadConfig({ file: file(), env: {} });
+    expect([config.sipPort, config.wsPort, config.hssPort, config.registration.maxExpires]).toEqual([6000, 6002, 6888, 7200]);
+    expect(config.xdmsPort).toBe(7888);
+  });
+
+  it('the environment overrides the file, flags override both', () => {
+    const config = loadConfig({
+      file: file(),
+      env: { TIDEWATER_WS_PORT: '7002', TIDEWATER_HSS_PORT: '7888', TIDEWATER_XDMS_PORT: '7999' },
+      flags: { hssPort: '8000' },
+    });
+    expect([config.sipPort, config.wsPort, config.hssPort, config.xdmsPort]).toEqual([6000, 7002, 8000, 7999]);
+  });
+
+  it('takes the file from TIDEWATER_CONFIG when none is given', () => {
+    expect(loadConfig({ env: { TIDEWATER_CONFIG: file() } }).sipPort).toBe(6000);
+  });
+
+  it('treats an empty environment variable as unset', () => {
+    expect(loadConfig({ env: { TIDEWATER_SIP_PORT: '' } }).sipPort).toBe(5060);
+  });
+
+  it('reads the algorithm list comma-separated and in any case, keeping its order', () => {
+    expect(loadConfig({ env: { TIDEWATER_AUTH_ALGORITHMS: 'sha-256, md5' } }).auth.algorithms).toEqual(['SHA-256', 'MD5']);
+    expect(loadConfig({ env: {}, flags: { 'auth.algorithms': 'SHA-256' } }).auth.algorithms).toEqual(['SHA-256']);
+  });
+
+  it('accepts port 0 (any free port) and an IPv6 bind address', () => {
+    const config = loadConfig({ env: { TIDEWATER_BIND: '::1' }, flags: { sipPort: '0', wsPort: '0' } });
+    expect([config.bind, config.sipPort, config.wsPort]).toEqual(['::1', 0, 0]);
+  });
+});
+
+describe('configuration errors name the key and where the value came from', () => {
+  it('an environment variable', () => {
+    expect(problemsOf({ env: { TIDEWATER_REGISTRATION_MIN_EXPIRES: 'x' } })).toEqual([
+      'config: registration.minExpires (from TIDEWATER_REGISTRATION_MIN_EXPIRES) must be an integer from 1 to 2147483647, got "x"',
+    ]);
+  });
+
+  it('a flag', () => {
+    expect(problemsOf({ env: {}, flags: { sipPort: '70000' } })).toEqual([
+      'config: sipPort (from --sip-port) must be a port number from 0 to 65535 (0: any free port), got "70000"',
+    ]);
+  });
+
+  it('a file value of the wrong type', () => {
+    const file = yamlFile('metricsPort: "9091"\n');
+    expect(problemsOf({ file, env: {} })).toEqual([
+      `config: metricsPort (from config file ${file}) must be a port number from 0 to 65535 (0: any free port), got "9091"`,
+    ]);
+  });
+
+  it.each([
+    ['TIDEWATER_BIND', '999.1.1.1', 'bind', 'an IPv4 or IPv6 address'],
+    ['TIDEWATER_DOMAIN', 'exa mple.com', 'domain', 'a DNS name'],
+    ['TIDEWATER_LOG_LEVEL', 'verbose', 'log.level', 'one of fatal, error, warn, info, debug, trace, silent'],
+    ['TIDEWATER_AUTH_ALGORITHMS', 'MD5,SHA-1', 'auth.algorithms', 'a non-empty list of MD5, SHA-256'],
+    ['TIDEWATER_AUTH_ALGORITHMS', 'MD5,md5', 'auth.algorithms', 'a non-empty list of MD5, SHA-256 without repeats'],
+    ['TIDEWATER_AUTH_NONCE_LIFETIME', '0', 'auth.nonceLifetime', 'an integer from 1 to 86400'],
+    ['TIDEWATER_REGISTRATION_MAX_EXPIRES', '1.5', 'registration.maxExpires', 'an integer'],
+    ['TIDEWATER_SERVICE_HOSTS_EDGE', 'pcscf_1', 'serviceHosts.edge', 'a DNS name'],
+  ])('%s=%s', (env, value, key, allowed) => {
+    const problems = problemsOf({ env: { [env]: value } });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(`config: ${key} (from ${env}) must be ${allowed}`);
+    expect(problems[0]).toContain(`got "${value}"`);
+  });
+
+  it('an empty algorithm list', () => {
+    expect(problemsOf({ env: {}, flags: { 'auth.algorithms': ',' } })[0]).toMatch(/^config: auth\.algorithms \(from --auth-algorithms\) must be a non-empty list/);
+    const file = yamlFile('auth:\n  algorithms: []\n');
+    expect(problemsOf({ file, env: {} })[0]).toMatch(/^config: auth\.algorithms \(from config file .*\) must be a non-empty list/);
+  });
+
+  it('registration intervals out of order, naming both keys and their sources', () => {
+    expect(problemsOf({ env: { TIDEWATER_REGISTRATION_MIN_EXPIRES: '700' } })).toEqual([
+      'config: registration.defaultExpires (default) must be from registration.minExpires to registration.maxExpires, got 600; ' +
+        'registration.minExpires is 700 (from TIDEWATER_REGISTRATION_MIN_EXPIRES), registration.maxExpires is 3600 (default)',
+    ]);
+    expect(problemsOf({ env: {}, flags: { 'registration.maxExpires': '30' } })[0]).toBe(
+      'config: registration.maxExpires (from --registration-max-expires) must be at least registration.minExpires, got "30"; ' +
+        'registration.minExpires is 60 (default)',
+    );
+  });
+
+  it('two TCP listeners on one port', () => {
+    expect(problemsOf({ env: { TIDEWATER_PORTAL_PORT: '9090' } })).toEqual([
+      'config: metricsPort (default) must differ from portalPort (both are TCP listeners), got 9090; portalPort is 9090 (from TIDEWATER_PORTAL_PORT)',
+    ]);
+  });
+
+  it('reports every bad key at once', () => {
+    expect(problemsOf({ env: { TIDEWATER_SIP_PORT: 'a', TIDEWATER_WS_PORT: 'b' } })).toHaveLength(2);
+  });
+
+  it('an unknown flag key', () => {
+    expect(problemsOf({ env: {}, flags: { sipProt: '1' } })).toEqual(['config: unknown key sipProt given as a flag']);
+  });
+});
+
+describe('the YAML file', () => {
+  it('refuses unknown keys, at the top and in sections, suggesting the closest', () => {
+    const file = yamlFile('domian: a.b\nregistration:\n  minExpire: 3\nsip_port: 5\nbogus: 1\n');
+    expect(problemsOf({ file, env: {} })).toEqual([
+      `config: unknown key domian in config file ${file} (did you mean domain?)`,
+      `config: unknown key registration.minExpire in config file ${file} (did you mean registration.minExpires?)`,
+      `config: unknown key sip_port in config file ${file} (did you mean sipPort?)`,
+      expect.stringMatching(new RegExp(`^config: unknown key bogus in config file ${file}; known keys here: domain, dataDir, `)),
+    ]);
+  });
+
+  it('refuses a section that is not a mapping', () => {
+    const file = yamlFile('log: debug\n');
+    expect(problemsOf({ file, env: {} })).toEqual([`config: log (from config file ${file}) must be a mapping with keys level, got "debug"`]);
+  });
+
+  it('refuses a file that is not YAML, or missing', () => {
+    const bad = yamlFile('sipPort: [\n');
+    expect(problemsOf({ file: bad, env: {} })[0]).toMatch(new RegExp(`^config: config file ${bad} is not valid YAML: `));
+    expect(problemsOf({ file: '/nonexistent/tw.yaml', env: {} })).toEqual(['config: cannot read config file /nonexistent/tw.yaml: no such file']);
+  });
+
+  it('accepts an empty file as all defaults', () => {
+    expect(loadConfig({ file: yamlFile(''), env: {} })).toEqual(defaultConfig());
+  });
+
+  it('the schema refuses unknown keys from programmatic callers too', () => {
+    expect(allInOneConfigSchema.safeParse({ registration: { minExpire: 3 } }).success).toBe(false);
+  });
+});
+
+describe('docs/configuration.md', () => {
+  it('is what the schema renders (run `npm run docs:config` after changing src/config)', () => {
+    const committed = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    expect(committed, 'docs/configuration.md is out of date: run `npm run docs:config`').toBe(renderConfigDoc());
+  });
+
+  it('lists every key with its flag, environment variable and default', () => {
+    const doc = renderConfigDoc();
+    for (const f of CONFIG_FIELDS) expect(doc).toContain(`| \`${f.path}\` | \`${f.flag} <${f.valueName}>\` | \`${f.env}\` | \`${f.defaultText}\` |`);
+  });
+});
