@@ -17,9 +17,9 @@
  * Environment (all optional):
  *   BENCH_TARGETS        tidewater,kamailio (default both)
  *   BENCH_PHASES         reg,call,mem (default all three)
- *   BENCH_REG_RATES      offered REGISTER/s, default 1000,2000,4000,8000,12000,16000
+ *   BENCH_REG_RATES      offered REGISTER/s, default 250,500,1000,2000,4000,8000,12000,16000
  *   BENCH_REG_OPS        REGISTERs per step, default 10000 (BENCH_REG_USERS distinct users, default 10000)
- *   BENCH_CALL_RATES     offered calls/s, default 500,1000,2000,3000,4000,5000
+ *   BENCH_CALL_RATES     offered calls/s, default 100,250,500,1000,2000,3000,4000,5000
  *   BENCH_CALL_OPS       calls per step, default 5000, between BENCH_CALL_PAIRS caller/callee pairs (1000)
  *   BENCH_WARMUP_OPS     unmeasured REGISTERs and calls before each ramp, at its lowest rate, default 1000
  *   BENCH_MEM_SIZES      bindings at which memory is read, default 10000,100000
@@ -99,10 +99,10 @@ function readConfig(argv: readonly string[]): Config {
   return {
     targets: listEnv('BENCH_TARGETS', KNOWN_TARGETS.join(','), KNOWN_TARGETS),
     phases: new Set(listEnv('BENCH_PHASES', KNOWN_PHASES.join(','), KNOWN_PHASES)),
-    regRates: l('REG_RATES', '1000,2000,4000,8000,12000,16000'),
+    regRates: l('REG_RATES', '250,500,1000,2000,4000,8000,12000,16000'),
     regOps: i('REG_OPS', 10_000, 1),
     regUsers: i('REG_USERS', 10_000, 1),
-    callRates: l('CALL_RATES', '500,1000,2000,3000,4000,5000'),
+    callRates: l('CALL_RATES', '100,250,500,1000,2000,3000,4000,5000'),
     callOps: i('CALL_OPS', 5_000, 1),
     callPairs: i('CALL_PAIRS', 1_000, 1),
     warmupOps: i('WARMUP_OPS', 1_000, 0),

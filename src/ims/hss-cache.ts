@@ -37,6 +37,7 @@ class TtlMap<T> {
     const hit = this.map.get(key);
     const now = this.now();
     if (hit && hit.until > now) return hit.value;
+    this.evict(now);
     const value = load();
     // A failed lookup is not remembered: the next request asks again.
     value.catch(() => this.map.get(key)?.value === value && this.map.delete(key));
@@ -46,7 +47,20 @@ class TtlMap<T> {
     return value;
   }
 
+  /**
+   * Entries are in insertion order, which is expiry order (one TTL for all): a few expired ones
+   * go from the front on every miss, so the map holds about one TTL's worth of answers.
+   */
+  private evict(now: number): void {
+    let n = 0;
+    for (const [k, e] of this.map) {
+      if (e.until > now || n++ >= 4) break;
+      this.map.delete(k);
+    }
+  }
+
   set(key: string, value: T): void {
+    this.evict(this.now());
     this.map.delete(key);
     if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
     this.map.set(key, { value: Promise.resolve(value), until: this.now() + this.ttl });
