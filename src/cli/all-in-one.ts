@@ -28,6 +28,7 @@ import {
   type TransportProtocol,
 } from '../sip/index.js';
 import { startMetricsServer, type MetricSource } from '../observability/http.js';
+import { createLogger, errorSink, type Logger } from '../observability/log.js';
 import { openAllInOneStorage } from './storage.js';
 
 /** One listener, as printed on the ready lines. */
@@ -47,13 +48,14 @@ export interface RunningAllInOne {
   stop(): Promise<void>;
 }
 
-/** Options that are not configuration: hooks for logging. */
+/** Options that are not configuration: where errors go (default: the log at `config.log.level`). */
 export interface AllInOneHooks {
   readonly onError?: (error: unknown) => void;
 }
 
 export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks = {}): Promise<RunningAllInOne> {
-  const onError = hooks.onError ?? (() => {});
+  const log = createLogger(config.log.level);
+  const onError = hooks.onError ?? errorSink(log, 'sip');
   const storage = await openAllInOneStorage(config.dataDir);
   const transports = new TransportLayer();
   const cleanup: Array<() => void | Promise<void>> = [() => storage.close()];
@@ -63,11 +65,13 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
   try {
     cleanup.push(() => transports.close());
     const listeners = await listen(transports, config);
-    const wiring = wire(config, storage, transports, listeners.proxy, onError);
+    const wiring = wire(config, storage, transports, listeners.proxy, onError, log);
     cleanup.push(() => wiring.stop());
     const metrics = await startMetricsServer(config.bind, config.metricsPort, wiring.metrics);
     cleanup.push(() => metrics.close());
     const info = [...listeners.info, { service: 'metrics', protocol: 'http', address: metrics.address, port: metrics.port }];
+    log.info({ domain: config.domain, dataDir: config.dataDir, listeners: info.map((l) => `${l.service}/${l.protocol} ${l.address}:${l.port}`) }, 'all-in-one started');
+    cleanup.unshift(() => log.flush());
     return { listeners: info, stop };
   } catch (e) {
     await stop();
@@ -120,6 +124,7 @@ function wire(
   transports: TransportLayer,
   listeners: ProxyListener[],
   onError: (e: unknown) => void,
+  log: Logger,
 ): { stop(): void; metrics: MetricSource[] } {
   const hosts = config.serviceHosts;
   const home = new HomeDomain(config.domain);
@@ -192,6 +197,7 @@ function wire(
     onError,
   });
   listenersOfChange.push(regEvent.onRegistrationChange);
+  listenersOfChange.push((e) => log.debug({ aor: e.aor, cause: e.cause, bindings: e.bindings.length }, 'registration changed'));
   const scscf = new ScscfService({
     host: hosts.scscf,
     home,
