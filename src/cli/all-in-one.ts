@@ -205,6 +205,7 @@ function wire(
     registrations: storage.registrations,
     registrar,
     icscf: `sip:${hosts.icscf}`,
+    name: scscfName,
     regEvent,
   });
   const core = new ProxyCore({

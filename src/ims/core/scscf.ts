@@ -6,7 +6,7 @@
  */
 import { parseUri, type ProxyService, type RequestContext, type Uri } from '../../sip/index.js';
 import type { RegistrationStore } from '../../storage/index.js';
-import type { Hss } from '../hss.js';
+import type { Hss, LocationInfo } from '../hss.js';
 import type { HomeDomain } from '../identity.js';
 import { liveTargets } from './bindings.js';
 import { routeTo } from './icscf.js';
@@ -26,6 +26,11 @@ export interface ScscfOptions {
   readonly registrar: Registrar;
   /** Where terminating requests for home users go: the I-CSCF, e.g. `sip:icscf.example.com`. */
   readonly icscf: string;
+  /**
+   * This S-CSCF's name as the HSS records it (`sip:scscf.example.com`): a callee registered here
+   * is served terminating at once, without the round trip through the I-CSCF.
+   */
+  readonly name?: string;
   readonly regEvent?: RegEventHandler;
   /** Wall clock, ms. */
   readonly now?: () => number;
@@ -69,8 +74,13 @@ export class ScscfService implements ProxyService {
     const served = await this.firstKnown(pai.uri);
     if (!served) return ctx.respond(403, 'Forbidden - unknown served user');
     if (served.barred) return ctx.respond(403, 'Forbidden - barred identity');
-    if (this.opts.home.isHome(req.uri)) return ctx.forward({ routes: [routeTo(this.opts.icscf)] }, { recordRoute: false });
-    ctx.forward({}, { recordRoute: false });
+    if (!this.opts.home.isHome(req.uri)) return ctx.forward({}, { recordRoute: false });
+    if (this.opts.name !== undefined) {
+      // The I-CSCF would ask the HSS where the callee is served (LIR) and route back here.
+      const callee = await this.firstKnown(req.uri);
+      if (callee?.state === 'REGISTERED' && callee.scscf === this.opts.name) return this.serveCallee(ctx, callee);
+    }
+    ctx.forward({ routes: [routeTo(this.opts.icscf)] }, { recordRoute: false });
   }
 
   /** TS 24.229 §5.4.3.3: fork to the callee's live contacts, 480 when it has none. */
@@ -78,6 +88,10 @@ export class ScscfService implements ProxyService {
     ctx.defer();
     const callee = await this.firstKnown(ctx.request.uri);
     if (!callee) return ctx.respond(404, 'Not Found');
+    return this.serveCallee(ctx, callee);
+  }
+
+  private async serveCallee(ctx: RequestContext, callee: LocationInfo): Promise<void> {
     const record = await this.opts.registrations.get(callee.defaultImpu);
     const targets = liveTargets(record?.bindings ?? [], this.now());
     if (!targets.length) return ctx.respond(480, 'Temporarily Unavailable');

@@ -166,7 +166,9 @@ export class ProxyCore implements TransactionUser {
     // §16.3 step 4: loops are detected on requests outside a dialog; one inside a dialog follows
     // its Route set, and its branch needs only to be unique.
     const hash = inDialog ? `d${PROCESS_TOKEN}${(++this.dialogSerial).toString(36)}` : loopHash(req);
-    if (!inDialog && this.isLoop(req, hash)) return server.respond(makeResponse(req, 482, undefined, newTag()));
+    // A hop between services of this process is bounded by Max-Forwards; reading every Via of a
+    // request that has crossed several services, on every such hop, is what loop checks cost.
+    if (!inDialog && !LocalHop.isLocal(server.flow) && this.isLoop(req, hash)) return server.respond(makeResponse(req, 482, undefined, newTag()));
     const addressed = this.addressedService(request, consumed);
     const ctx = new ServiceRequestContext(this, server, request, addressed.host, consumed, addressed.service, hash);
     if (request.method === 'INVITE' && !LocalHop.isLocal(server.flow)) server.respond(makeResponse(req, 100));
