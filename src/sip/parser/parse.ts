@@ -15,6 +15,8 @@ export interface ParseOptions {
   stream?: boolean;
 }
 
+const CRLF_CRLF = Buffer.from('\r\n\r\n', 'latin1');
+
 /** Header sections longer than this are not looked at (the transports cap whole messages lower). */
 const MAX_HEAD = 65536;
 
@@ -31,7 +33,10 @@ const KNOWN_METHODS = new Set([
  * message is a request whose answer can still be addressed, the error carries it as `partial`.
  */
 export function parseMessage(buf: Buffer, opts: ParseOptions = {}): SipRequest | SipResponse {
-  const text = latin1(buf, Math.min(buf.length, MAX_HEAD));
+  // Only the header section is decoded to a string: the body stays bytes. Its end is the first
+  // CRLF CRLF (a folded line's CRLF is followed by SP or HT, never by CRLF).
+  const head = buf.indexOf(CRLF_CRLF);
+  const text = latin1(buf, head >= 0 && head + 4 <= MAX_HEAD ? head + 4 : Math.min(buf.length, MAX_HEAD));
   scanBytesOf(text, buf);
   try {
     return parseText(text, buf, opts.stream === true);
