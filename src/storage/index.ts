@@ -4,6 +4,8 @@
  */
 export * from './common.js';
 export * from './errors.js';
+export type * from './document-store.js';
+export { MAX_DOCUMENT_LENGTH } from './document-store.js';
 export type * from './registration-store.js';
 export type * from './subscriber-store.js';
 export { DEFAULT_NONCE_TTL_MS, type NonceCountStore, type StorageClock } from './nonce-count-store.js';

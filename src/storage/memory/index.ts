@@ -3,6 +3,7 @@
  * registration store. Only the CLI wiring and tests import this folder.
  */
 export { CachedRegistrationStore, type CachedRegistrationStoreOptions } from './cached-registration-store.js';
+export { MemoryDocumentStore } from './document-store.js';
 export { MemoryNonceCountStore, type MemoryNonceCountStoreOptions } from './nonce-count-store.js';
 export { MemoryRegistrationStore } from './registration-store.js';
 export { MemorySubscriberStore } from './subscriber-store.js';

@@ -4,11 +4,13 @@
  */
 import type { StorageClock } from '../nonce-count-store.js';
 import { SqliteDatabase, type SqliteDatabaseOptions } from './database.js';
+import { SqliteDocumentStore } from './document-store.js';
 import { SqliteNonceCountStore } from './nonce-count-store.js';
 import { SqliteRegistrationStore } from './registration-store.js';
 import { SqliteSubscriberStore } from './subscriber-store.js';
 
 export { SqliteDatabase, migrate, type SqliteDatabaseOptions } from './database.js';
+export { SqliteDocumentStore } from './document-store.js';
 export { MIGRATIONS, type Migration } from './migrations.js';
 export { SqliteNonceCountStore, type SqliteNonceCountStoreOptions } from './nonce-count-store.js';
 export { SqliteRegistrationStore } from './registration-store.js';
@@ -20,6 +22,7 @@ export interface SqliteStores {
   readonly registrations: SqliteRegistrationStore;
   readonly subscribers: SqliteSubscriberStore;
   readonly nonceCounts: SqliteNonceCountStore;
+  readonly documents: SqliteDocumentStore;
   close(): void;
 }
 
@@ -37,6 +40,7 @@ export function openSqliteStores(options: SqliteStoresOptions): SqliteStores {
     registrations: new SqliteRegistrationStore(database),
     subscribers: new SqliteSubscriberStore(database),
     nonceCounts: new SqliteNonceCountStore(database, { clock: options.clock ?? Date }),
+    documents: new SqliteDocumentStore(database),
     close: () => database.close(),
   };
 }

@@ -105,9 +105,23 @@ CREATE TABLE nonce_counts (
 CREATE INDEX nonce_counts_by_expiry ON nonce_counts (expires_at);
 `;
 
+/** XCAP documents (RFC 4825): one row per application usage, user and document name. */
+const DOCUMENTS = `
+CREATE TABLE documents (
+  auid    TEXT NOT NULL,
+  xui     TEXT NOT NULL,
+  name    TEXT NOT NULL,
+  content TEXT NOT NULL,
+  etag    TEXT NOT NULL,
+  PRIMARY KEY (auid, xui, name)
+) WITHOUT ROWID;
+CREATE INDEX documents_by_user ON documents (xui, auid, name);
+`;
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'registrations and bindings', sql: REGISTRATIONS },
   { version: 2, name: 'subscribers (HSS data)', sql: SUBSCRIBERS },
   { version: 3, name: 'digest nonce counts', sql: NONCE_COUNTS },
+  { version: 4, name: 'XCAP documents', sql: DOCUMENTS },
 ]);
