@@ -4,6 +4,7 @@
  * the S-CSCF, each addressed by its service host name; requests between them are in-process
  * hops (LocalHop), never sockets.
  */
+import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { AllInOneConfig } from '../config/index.js';
 import { BindingExpiry } from '../ims/core/expiry.js';
@@ -29,6 +30,7 @@ import {
 } from '../sip/index.js';
 import { startMetricsServer, type MetricSource } from '../observability/http.js';
 import { createLogger, errorSink, type Logger } from '../observability/log.js';
+import { buildXdmsServer } from '../xdms/index.js';
 import { openAllInOneStorage } from './storage.js';
 
 /** One listener, as printed on the ready lines. */
@@ -67,9 +69,16 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
     const listeners = await listen(transports, config);
     const wiring = wire(config, storage, transports, listeners.proxy, onError, log);
     cleanup.push(() => wiring.stop());
+    const xdms = await buildXdmsServer({ store: storage.documents, logger: false });
+    await xdms.listen({ host: config.bind, port: config.xdmsPort });
+    cleanup.push(() => xdms.close());
     const metrics = await startMetricsServer(config.bind, config.metricsPort, wiring.metrics);
     cleanup.push(() => metrics.close());
-    const info = [...listeners.info, { service: 'metrics', protocol: 'http', address: metrics.address, port: metrics.port }];
+    const info = [
+      ...listeners.info,
+      httpListener('xdms', xdms.server.address()),
+      { service: 'metrics', protocol: 'http', address: metrics.address, port: metrics.port },
+    ];
     log.info({ domain: config.domain, dataDir: config.dataDir, listeners: info.map((l) => `${l.service}/${l.protocol} ${l.address}:${l.port}`) }, 'all-in-one started');
     cleanup.unshift(() => log.flush());
     return { listeners: info, stop };
@@ -98,6 +107,11 @@ async function listen(transports: TransportLayer, config: AllInOneConfig): Promi
     info.push({ service: 'sip', protocol: protocol.toLowerCase(), address: bound.address, port: bound.port });
   }
   return { proxy, info };
+}
+
+function httpListener(service: string, address: string | AddressInfo | null): ListenerInfo {
+  if (address === null || typeof address === 'string') throw new Error(`${service} is not listening on a TCP port`);
+  return { service, protocol: 'http', address: address.address, port: address.port };
 }
 
 /** The address written into Via, Record-Route and Path: the bind address, or this host's own when bound to all. */

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { NonceCountStore, RegistrationStore, SubscriberStore } from '../storage/index.js';
+import type { DocumentStore, NonceCountStore, RegistrationStore, SubscriberStore } from '../storage/index.js';
 import { CachedRegistrationStore } from '../storage/memory/index.js';
 import { openSqliteStores, type SqliteStores } from '../storage/sqlite/index.js';
 
@@ -23,6 +23,8 @@ export interface AllInOneStorage {
   /** Bindings in memory, written through to SQLite; loaded from SQLite when opened. */
   readonly registrations: RegistrationStore;
   readonly nonceCounts: NonceCountStore;
+  /** XDMS documents (simservs). */
+  readonly documents: DocumentStore;
   /** Secret key of the digest nonces, the same across restarts. */
   readonly nonceKey: Buffer;
   /** Commits queued writes and closes the database. */
@@ -39,6 +41,7 @@ export async function openAllInOneStorage(dataDir: string): Promise<AllInOneStor
       subscribers: stores.subscribers,
       registrations,
       nonceCounts: stores.nonceCounts,
+      documents: stores.documents,
       nonceKey,
       close: () => stores.close(),
     };

@@ -4,6 +4,7 @@
  * write). Only HA1 values are stored (RFC 7616 §3.4.2): the password is hashed here and
  * forgotten; a generated one is printed once.
  */
+import { provisionDefaultDocument, removeDocument } from '../xdms/index.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
@@ -63,7 +64,7 @@ export async function addSubscriber(ctx: SubscriberContext, arg: string, options
     algorithm,
     ha1: computeHa1(algorithm, impi, domain, password),
   }));
-  await withStores(ctx.config, async ({ subscribers }) => {
+  await withStores(ctx.config, async ({ subscribers, documents }) => {
     await refuseExisting(subscribers, impi, impus);
     try {
       await subscribers.addSubscriber({
@@ -77,6 +78,8 @@ export async function addSubscriber(ctx: SubscriberContext, arg: string, options
       }
       throw error;
     }
+    // Every number starts with the default service settings (INTERFACES.md, XDMS).
+    for (const i of impus) await provisionDefaultDocument(documents, i);
   }, true);
   ctx.out.line(`added subscriber ${impu}`);
   ctx.out.line(`  public identity:   ${impus.join(', ')}`);
@@ -188,11 +191,12 @@ export async function showSubscriber(ctx: SubscriberContext, arg: string): Promi
 
 /** `subscriber remove`: the set's IMPUs and their bindings, the set, and IMPIs left with no IMPU. */
 export async function removeSubscriber(ctx: SubscriberContext, arg: string): Promise<void> {
-  await withStores(ctx.config, async ({ subscribers, registrations }) => {
+  await withStores(ctx.config, async ({ subscribers, registrations, documents }) => {
     const { set } = await findSet(subscribers, arg, ctx.config.domain);
     const impis = await privateIdentitiesOfSet(subscribers, set);
     for (const m of set.members) {
       await subscribers.deletePublicIdentity(m.impu);
+      await removeDocument(documents, m.impu);
       const record = await registrations.get(m.impu);
       if (record) await registrations.delete(m.impu, record.version);
     }
