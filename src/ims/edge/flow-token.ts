@@ -11,6 +11,7 @@ const MAC_BYTES = 10;
 
 export class FlowTokens {
   private readonly cache = new Map<string, string>();
+  private readonly decoded = new Map<string, string>();
 
   constructor(private readonly key: Buffer) {
     if (key.length < 16) throw new Error('flow token key must be at least 16 bytes');
@@ -30,6 +31,18 @@ export class FlowTokens {
 
   /** The flow id a genuine token names, else undefined. */
   decode(token: string): string | undefined {
+    // Every in-dialog request carries the same tokens again: remember the genuine ones.
+    const known = this.decoded.get(token);
+    if (known !== undefined) return known;
+    const id = this.verify(token);
+    if (id !== undefined) {
+      if (this.decoded.size > 100_000) this.decoded.clear();
+      this.decoded.set(token, id);
+    }
+    return id;
+  }
+
+  private verify(token: string): string | undefined {
     const raw = Buffer.from(token, 'base64url');
     if (raw.length <= MAC_BYTES) return undefined;
     const id = raw.subarray(MAC_BYTES);
