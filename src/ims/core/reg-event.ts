@@ -225,6 +225,8 @@ export class RegEventNotifier {
   /** 200 (RFC 6665 §4.2.1.1: Expires as granted, a Contact), then the first NOTIFY (§4.2.1.3). */
   private accept(ctx: RequestContext, sub: Subscription, expires: number): void {
     const ok = makeResponse(ctx.request, 200, 'OK', sub.localTag);
+    // RFC 3261 §12.1.1: the subscriber's route set is the Record-Route of this 2xx.
+    for (const rr of ctx.request.getAll('record-route')) ok.append('record-route', rr);
     ok.append('expires', String(expires));
     ok.append('contact', `<${this.opts.contact}>`);
     ctx.respondWith(ok);
