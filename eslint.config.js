@@ -7,6 +7,8 @@ const forbidden = {
   'src/sip/**/*.ts': ['ims', 'hss', 'xdms', 'portal', 'charging', 'storage', 'config', 'observability', 'cli'],
   'src/ims/**/*.ts': ['cli', 'storage/memory', 'storage/sqlite', 'storage/redis', 'storage/postgres'],
   'src/storage/**/*.ts': ['sip', 'ims', 'hss', 'xdms', 'portal', 'charging', 'config', 'cli'],
+  'src/hss/**/*.ts': ['cli', 'xdms', 'portal', 'storage/memory', 'storage/sqlite', 'storage/redis', 'storage/postgres'],
+  'src/xdms/**/*.ts': ['cli', 'ims', 'hss', 'portal', 'storage/memory', 'storage/sqlite', 'storage/redis', 'storage/postgres'],
 };
 
 const layerRules = Object.entries(forbidden).map(([files, layers]) => ({

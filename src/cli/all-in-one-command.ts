@@ -51,6 +51,7 @@ export async function runAllInOneCommand(config: AllInOneConfig, out: Output, fi
     const { runAllInOne } = await import('./all-in-one.js');
     const running = await runAllInOne(config);
     for (const l of running.listeners) out.line(listenerLine(l));
+    for (const n of running.notices) out.line(n);
     out.line(`tidewater all-in-one for ${config.domain} ready`);
     out.line(addSubscriberHint(config, file));
     const signal = await signals.signalled;

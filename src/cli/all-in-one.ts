@@ -30,7 +30,9 @@ import {
 } from '../sip/index.js';
 import { startMetricsServer, type MetricSource } from '../observability/http.js';
 import { createLogger, errorSink, type Logger } from '../observability/log.js';
+import { startHssServers } from '../hss/index.js';
 import { buildXdmsServer } from '../xdms/index.js';
+import { API_KEY_FILE, isLoopback, loadOrCreateApiKey } from './api-key.js';
 import { openAllInOneStorage } from './storage.js';
 
 /** One listener, as printed on the ready lines. */
@@ -46,6 +48,8 @@ export interface ListenerInfo {
 /** A running all-in-one. */
 export interface RunningAllInOne {
   readonly listeners: readonly ListenerInfo[];
+  /** Lines for the operator to read once (a newly generated API key). */
+  readonly notices: readonly string[];
   /** Stops every listener and closes storage. */
   stop(): Promise<void>;
 }
@@ -69,19 +73,32 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
     const listeners = await listen(transports, config);
     const wiring = wire(config, storage, transports, listeners.proxy, onError, log);
     cleanup.push(() => wiring.stop());
-    const xdms = await buildXdmsServer({ store: storage.documents, logger: false });
+    const access = apiAccess(config);
+    const hss = await startHssServers({
+      store: storage.subscribers,
+      bind: config.bind,
+      homeDomain: config.domain,
+      serverName: `sip:${config.serviceHosts.scscf}`,
+      signallingPort: config.hssPort,
+      provisioningPort: config.hssProvisioningPort,
+      ...(access.key ? { apiKey: access.key } : {}),
+    });
+    cleanup.push(() => hss.close());
+    const xdms = await buildXdmsServer({ store: storage.documents, logger: false, ...(access.key ? { apiKey: access.key } : {}) });
     await xdms.listen({ host: config.bind, port: config.xdmsPort });
     cleanup.push(() => xdms.close());
     const metrics = await startMetricsServer(config.bind, config.metricsPort, wiring.metrics);
     cleanup.push(() => metrics.close());
     const info = [
       ...listeners.info,
+      { service: 'hss', protocol: 'http', address: config.bind, port: hss.signallingPort },
+      { service: 'hss-provisioning', protocol: 'http', address: config.bind, port: hss.provisioningPort },
       httpListener('xdms', xdms.server.address()),
       { service: 'metrics', protocol: 'http', address: metrics.address, port: metrics.port },
     ];
     log.info({ domain: config.domain, dataDir: config.dataDir, listeners: info.map((l) => `${l.service}/${l.protocol} ${l.address}:${l.port}`) }, 'all-in-one started');
     cleanup.unshift(() => log.flush());
-    return { listeners: info, stop };
+    return { listeners: info, notices: access.notices, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -107,6 +124,15 @@ async function listen(transports: TransportLayer, config: AllInOneConfig): Promi
     info.push({ service: 'sip', protocol: protocol.toLowerCase(), address: bound.address, port: bound.port });
   }
   return { proxy, info };
+}
+
+/** The API key the HTTP services require, if any, and what to tell the operator about it. */
+function apiAccess(config: AllInOneConfig): { key: string | undefined; notices: string[] } {
+  if (config.apiKey !== undefined) return { key: config.apiKey, notices: [] };
+  if (isLoopback(config.bind)) return { key: undefined, notices: [] };
+  const { key, created } = loadOrCreateApiKey(config.dataDir);
+  const where = `${config.dataDir}/${API_KEY_FILE}`;
+  return { key, notices: [created ? `API key (NGV-API-Key header), generated and kept in ${where}: ${key}` : `API key: as kept in ${where}`] };
 }
 
 function httpListener(service: string, address: string | AddressInfo | null): ListenerInfo {

@@ -72,6 +72,7 @@ function showDefault(value: unknown): string {
 }
 
 const INTEGER_TEXT = /^[+-]?\d+$/;
+const API_KEY_CHARS = /^[\x21-\x7e]+$/;
 /** A decimal integer; anything else is left as text for the schema to refuse. */
 function integerText(text: string): unknown {
   const trimmed = text.trim();
@@ -164,9 +165,20 @@ export const F = {
     allowed: 'an IPv4 or IPv6 address',
     valueName: 'address',
   }),
+  apiKey: field({
+    path: 'apiKey',
+    section: 'General',
+    description:
+      'Key the HTTP APIs (HSS, XDMS) require in the NGV-API-Key header. Unless bound to a loopback address, a key is needed: when none is given one is generated at first start, printed once and kept in <dataDir>/api.key.',
+    schema: z.string().min(16).max(256).regex(API_KEY_CHARS).optional(),
+    defaultText: 'none on loopback, else generated',
+    allowed: '16 to 256 printable ASCII characters without spaces',
+    valueName: 'key',
+  }),
   sipPort: portField('sipPort', 'SIP port of the edge (P-CSCF) for clients, UDP and TCP.', 5060),
   wsPort: portField('wsPort', 'SIP over WebSocket port of the edge (RFC 7118, `sip` subprotocol).', 5062),
-  hssPort: portField('hssPort', 'HTTP port of the HSS signalling API.', 8888),
+  hssPort: portField('hssPort', 'HTTP port of the HSS signalling API (Clearwater Homestead paths).', 8888),
+  hssProvisioningPort: portField('hssProvisioningPort', 'HTTP port of the HSS provisioning API (Clearwater Homestead-prov paths).', 8889),
   xdmsPort: portField('xdmsPort', 'HTTP port of the XDMS (XCAP, Ut interface).', 7888),
   portalPort: portField('portalPort', 'HTTP port of the provisioning portal.', 8080),
   metricsPort: portField('metricsPort', 'HTTP port of the Prometheus metrics and health endpoints.', 9090),

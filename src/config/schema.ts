@@ -47,7 +47,7 @@ const serviceHosts = z.object({ edge: F.edgeHost.schema, icscf: F.icscfHost.sche
 const log = z.object({ level: withDefault(F.logLevel) }).strict().prefault({});
 
 /** Keys of the TCP listeners, which may not share a port (0, any free port, excepted). */
-const TCP_PORT_KEYS = ['sipPort', 'wsPort', 'hssPort', 'xdmsPort', 'portalPort', 'metricsPort'] as const;
+const TCP_PORT_KEYS = ['sipPort', 'wsPort', 'hssPort', 'hssProvisioningPort', 'xdmsPort', 'portalPort', 'metricsPort'] as const;
 
 /**
  * The all-in-one's configuration. `allInOneConfigSchema.parse({})` gives the defaults; tests
@@ -61,6 +61,8 @@ export const allInOneConfigSchema = z
     sipPort: withDefault(F.sipPort),
     wsPort: withDefault(F.wsPort),
     hssPort: withDefault(F.hssPort),
+    hssProvisioningPort: withDefault(F.hssProvisioningPort),
+    apiKey: F.apiKey.schema,
     xdmsPort: withDefault(F.xdmsPort),
     portalPort: withDefault(F.portalPort),
     metricsPort: withDefault(F.metricsPort),

@@ -85,7 +85,7 @@ interface Ports {
 function serverArgs(dataDir: string, domain: string, ports: Ports, configFile: string | undefined, extra: readonly string[]): string[] {
   const args = [CLI, 'all-in-one', '--data-dir', dataDir, '--bind', '127.0.0.1', '--domain', domain];
   args.push('--sip-port', String(ports.sip), '--ws-port', String(ports.ws));
-  for (const flag of ['--hss-port', '--xdms-port', '--portal-port', '--metrics-port']) args.push(flag, '0');
+  for (const flag of ['--hss-port', '--hss-provisioning-port', '--xdms-port', '--portal-port', '--metrics-port']) args.push(flag, '0');
   if (configFile !== undefined) args.push('--config', configFile);
   return [...args, ...extra];
 }
