@@ -46,18 +46,39 @@ function firstSignal(out: Output): { signalled: Promise<string>; dispose(): void
 
 /** Runs the all-in-one until a signal; resolves once stopped. Start-up failures reject. */
 export async function runAllInOneCommand(config: AllInOneConfig, out: Output, file?: string): Promise<void> {
+  const { runAllInOne } = await import('./all-in-one.js');
+  await runServerCommand('all-in-one', config, out, () => runAllInOne(config), [addSubscriberHint(config, file)]);
+}
+
+/** What a server command runs: its listeners, lines to show once, and how it stops. */
+export interface RunningServer {
+  readonly listeners: readonly ListenerInfo[];
+  readonly notices: readonly string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a server, prints its listeners and `tidewater <name> for <domain> ready`, and runs it
+ * until SIGINT or SIGTERM; resolves once stopped. Start-up failures reject.
+ */
+export async function runServerCommand(
+  name: string,
+  config: AllInOneConfig,
+  out: Output,
+  start: () => Promise<RunningServer>,
+  hints: readonly string[] = [],
+): Promise<void> {
   const signals = firstSignal(out);
   try {
-    const { runAllInOne } = await import('./all-in-one.js');
-    const running = await runAllInOne(config);
+    const running = await start();
     for (const l of running.listeners) out.line(listenerLine(l));
     for (const n of running.notices) out.line(n);
-    out.line(`tidewater all-in-one for ${config.domain} ready`);
-    out.line(addSubscriberHint(config, file));
+    out.line(`tidewater ${name} for ${config.domain} ready`);
+    for (const h of hints) out.line(h);
     const signal = await signals.signalled;
     out.line(`tidewater: ${signal}, stopping`);
     await running.stop();
-    out.line('tidewater all-in-one stopped');
+    out.line(`tidewater ${name} stopped`);
   } finally {
     signals.dispose();
   }

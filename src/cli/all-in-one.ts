@@ -32,7 +32,7 @@ import { startMetricsServer, type MetricSource } from '../observability/http.js'
 import { createLogger, errorSink, type Logger } from '../observability/log.js';
 import { startHssServers } from '../hss/index.js';
 import { buildXdmsServer } from '../xdms/index.js';
-import { API_KEY_FILE, isLoopback, loadOrCreateApiKey } from './api-key.js';
+import { apiAccess } from './api-key.js';
 import { openAllInOneStorage } from './storage.js';
 
 /** One listener, as printed on the ready lines. */
@@ -124,15 +124,6 @@ async function listen(transports: TransportLayer, config: AllInOneConfig): Promi
     info.push({ service: 'sip', protocol: protocol.toLowerCase(), address: bound.address, port: bound.port });
   }
   return { proxy, info };
-}
-
-/** The API key the HTTP services require, if any, and what to tell the operator about it. */
-function apiAccess(config: AllInOneConfig): { key: string | undefined; notices: string[] } {
-  if (config.apiKey !== undefined) return { key: config.apiKey, notices: [] };
-  if (isLoopback(config.bind)) return { key: undefined, notices: [] };
-  const { key, created } = loadOrCreateApiKey(config.dataDir);
-  const where = `${config.dataDir}/${API_KEY_FILE}`;
-  return { key, notices: [created ? `API key (NGV-API-Key header), generated and kept in ${where}: ${key}` : `API key: as kept in ${where}`] };
 }
 
 function httpListener(service: string, address: string | AddressInfo | null): ListenerInfo {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import type { AllInOneConfig } from '../config/index.js';
 
 export const API_KEY_FILE = 'api.key';
 
@@ -29,3 +30,13 @@ export function loadOrCreateApiKey(dataDir: string): { key: string; created: boo
   if (key.length < 16) throw new Error(`${file} holds no usable API key; remove it to have a new one generated`);
   return { key, created: false };
 }
+
+/** The API key the HTTP services require, if any, and what to tell the operator about it. */
+export function apiAccess(config: AllInOneConfig): { key: string | undefined; notices: string[] } {
+  if (config.apiKey !== undefined) return { key: config.apiKey, notices: [] };
+  if (isLoopback(config.bind)) return { key: undefined, notices: [] };
+  const { key, created } = loadOrCreateApiKey(config.dataDir);
+  const where = `${config.dataDir}/${API_KEY_FILE}`;
+  return { key, notices: [created ? `API key (NGV-API-Key header), generated and kept in ${where}: ${key}` : `API key: as kept in ${where}`] };
+}
+

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/index.js';
-import { runAllInOneCommand } from './all-in-one-command.js';
+import { runAllInOneCommand, runServerCommand } from './all-in-one-command.js';
 import { addConfigOptions, configOf, SUBSCRIBER_FIELDS } from './config-options.js';
 import { IdentityError } from './identities.js';
 import { CliError, processOutput, type Output } from './output.js';
@@ -77,6 +77,22 @@ export function buildProgram(out: Output, env: NodeJS.ProcessEnv = process.env):
       await runAllInOneCommand(config, out, file);
     });
   program.addCommand(addConfigOptions(allInOne));
+  const hss = new Command('hss')
+    .description('run the HSS alone: signalling (hssPort) and provisioning (hssProvisioningPort) APIs on the data folder')
+    .action(async (_opts, command: Command) => {
+      const { config } = configOf(command, env);
+      const { startHssAlone } = await import('./services.js');
+      await runServerCommand('hss', config, out, () => startHssAlone(config));
+    });
+  program.addCommand(addConfigOptions(hss));
+  const xdms = new Command('xdms')
+    .description('run the XDMS alone: XCAP for simservs documents (xdmsPort) on the data folder')
+    .action(async (_opts, command: Command) => {
+      const { config } = configOf(command, env);
+      const { startXdmsAlone } = await import('./services.js');
+      await runServerCommand('xdms', config, out, () => startXdmsAlone(config));
+    });
+  program.addCommand(addConfigOptions(xdms));
   program.addCommand(subscriberCommands(out, env));
   const output = {
     writeOut: (text: string) => out.line(text.replace(/\n$/, '')),
