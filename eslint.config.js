@@ -8,6 +8,7 @@ const forbidden = {
   'src/ims/**/*.ts': ['cli', 'storage/memory', 'storage/sqlite', 'storage/redis', 'storage/postgres'],
   'src/storage/**/*.ts': ['sip', 'ims', 'hss', 'xdms', 'portal', 'charging', 'config', 'cli'],
   'src/hss/**/*.ts': ['cli', 'xdms', 'portal', 'storage/memory', 'storage/sqlite', 'storage/redis', 'storage/postgres'],
+  'src/portal/**/*.ts': ['cli', 'ims', 'storage/memory', 'storage/sqlite', 'storage/redis', 'storage/postgres'],
   'src/xdms/**/*.ts': ['cli', 'ims', 'hss', 'portal', 'storage/memory', 'storage/sqlite', 'storage/redis', 'storage/postgres'],
 };
 

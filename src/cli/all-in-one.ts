@@ -31,6 +31,7 @@ import {
 import { startMetricsServer, type MetricSource } from '../observability/http.js';
 import { createLogger, errorSink, type Logger } from '../observability/log.js';
 import { startHssServers } from '../hss/index.js';
+import { buildPortalServer } from '../portal/index.js';
 import { buildXdmsServer } from '../xdms/index.js';
 import { apiAccess } from './api-key.js';
 import { openAllInOneStorage } from './storage.js';
@@ -87,6 +88,21 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
     const xdms = await buildXdmsServer({ store: storage.documents, logger: false, ...(access.key ? { apiKey: access.key } : {}) });
     await xdms.listen({ host: config.bind, port: config.xdmsPort });
     cleanup.push(() => xdms.close());
+    const [first, last] = config.portal.numberPool.split('-') as [string, string];
+    const portal = await buildPortalServer({
+      accounts: storage.accounts,
+      subscribers: storage.subscribers,
+      registrations: storage.registrations,
+      documents: storage.documents,
+      domain: config.domain,
+      pool: { start: first, end: last },
+      signupCode: config.portal.signupCode,
+      ...(access.key ? { apiKey: access.key } : {}),
+      outboundProxy: `${listeners.proxy[0]!.host}:${listeners.proxy[0]!.port} (UDP or TCP)`,
+      onSubscriberChanged: (impi, impu) => wiring.hss.forget(impi, impu),
+    });
+    await portal.listen({ host: config.bind, port: config.portalPort });
+    cleanup.push(() => portal.close());
     const metrics = await startMetricsServer(config.bind, config.metricsPort, wiring.metrics);
     cleanup.push(() => metrics.close());
     const info = [
@@ -94,6 +110,7 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
       { service: 'hss', protocol: 'http', address: config.bind, port: hss.signallingPort },
       { service: 'hss-provisioning', protocol: 'http', address: config.bind, port: hss.provisioningPort },
       httpListener('xdms', xdms.server.address()),
+      httpListener('portal', portal.server.address()),
       { service: 'metrics', protocol: 'http', address: metrics.address, port: metrics.port },
     ];
     log.info({ domain: config.domain, dataDir: config.dataDir, listeners: info.map((l) => `${l.service}/${l.protocol} ${l.address}:${l.port}`) }, 'all-in-one started');
@@ -156,7 +173,7 @@ function wire(
   listeners: ProxyListener[],
   onError: (e: unknown) => void,
   log: Logger,
-): { stop(): void; metrics: MetricSource[] } {
+): { stop(): void; metrics: MetricSource[]; hss: CachedHss } {
   const hosts = config.serviceHosts;
   const home = new HomeDomain(config.domain);
   const hss = new CachedHss(new LocalHss(storage.subscribers));
@@ -272,6 +289,7 @@ function wire(
   ];
   return {
     metrics,
+    hss,
     stop() {
       expiry.stop();
       regEvent.stop();

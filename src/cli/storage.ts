@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { DocumentStore, NonceCountStore, RegistrationStore, SubscriberStore } from '../storage/index.js';
+import type { AccountStore, DocumentStore, NonceCountStore, RegistrationStore, SubscriberStore } from '../storage/index.js';
 import { CachedRegistrationStore } from '../storage/memory/index.js';
 import { openSqliteStores, type SqliteStores } from '../storage/sqlite/index.js';
 
@@ -25,6 +25,8 @@ export interface AllInOneStorage {
   readonly nonceCounts: NonceCountStore;
   /** XDMS documents (simservs). */
   readonly documents: DocumentStore;
+  /** Portal accounts, their numbers and sessions. */
+  readonly accounts: AccountStore;
   /** Secret key of the digest nonces, the same across restarts. */
   readonly nonceKey: Buffer;
   /** Commits queued writes and closes the database. */
@@ -42,6 +44,7 @@ export async function openAllInOneStorage(dataDir: string): Promise<AllInOneStor
       registrations,
       nonceCounts: stores.nonceCounts,
       documents: stores.documents,
+      accounts: stores.accounts,
       nonceKey,
       close: () => stores.close(),
     };

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Headings of docs/configuration.md, in order. */
-export const CONFIG_SECTIONS = ['General', 'Ports', 'Registration', 'Authentication', 'Service hosts', 'Logging'] as const;
+export const CONFIG_SECTIONS = ['General', 'Ports', 'Registration', 'Authentication', 'Portal', 'Service hosts', 'Logging'] as const;
 export type ConfigSection = (typeof CONFIG_SECTIONS)[number];
 
 /** Digest algorithms the registrar can challenge with (RFC 7616 §3.3, RFC 8760 §2). */
@@ -73,6 +73,7 @@ function showDefault(value: unknown): string {
 
 const INTEGER_TEXT = /^[+-]?\d+$/;
 const API_KEY_CHARS = /^[\x21-\x7e]+$/;
+const NUMBER_RANGE = /^[0-9]{1,15}-[0-9]{1,15}$/;
 /** A decimal integer; anything else is left as text for the schema to refuse. */
 function integerText(text: string): unknown {
   const trimmed = text.trim();
@@ -217,6 +218,27 @@ export const F = {
     allowed: 'an integer from 1 to 86400',
     valueName: 'seconds',
     fromText: integerText,
+  }),
+  signupCode: field({
+    path: 'portal.signupCode',
+    section: 'Portal',
+    description: 'Code people must give to sign up on the portal (as Clearwater\u2019s all-in-one, `secret` by default: change it).',
+    schema: z.string().min(1).max(256),
+    default: 'secret',
+    allowed: '1 to 256 characters',
+    valueName: 'code',
+  }),
+  numberPool: field({
+    path: 'portal.numberPool',
+    section: 'Portal',
+    description: 'Numbers the portal gives out, as `first-last` (same number of digits); each becomes sip:<number>@<domain>.',
+    schema: z.string().regex(NUMBER_RANGE).refine((r) => {
+      const [a, b] = r.split('-');
+      return a!.length === b!.length && a! <= b!;
+    }),
+    default: '6505550000-6505559999',
+    allowed: 'two numbers of the same length, first <= last, joined by `-`',
+    valueName: 'range',
   }),
   edgeHost: serviceHostField('edge', 'edge (P-CSCF)', 'pcscf'),
   icscfHost: serviceHostField('icscf', 'I-CSCF', 'icscf'),

@@ -46,6 +46,8 @@ const serviceHosts = z.object({ edge: F.edgeHost.schema, icscf: F.icscfHost.sche
 
 const log = z.object({ level: withDefault(F.logLevel) }).strict().prefault({});
 
+const portal = z.object({ signupCode: withDefault(F.signupCode), numberPool: withDefault(F.numberPool) }).strict().prefault({});
+
 /** Keys of the TCP listeners, which may not share a port (0, any free port, excepted). */
 const TCP_PORT_KEYS = ['sipPort', 'wsPort', 'hssPort', 'hssProvisioningPort', 'xdmsPort', 'portalPort', 'metricsPort'] as const;
 
@@ -68,6 +70,7 @@ export const allInOneConfigSchema = z
     metricsPort: withDefault(F.metricsPort),
     registration,
     auth,
+    portal,
     serviceHosts,
     log,
   })

@@ -98,6 +98,13 @@ export class CachedHss implements Hss {
     return this.mar.get(`${impi} ${impu}`, () => this.hss.authVector(impi, impu));
   }
 
+  /** Forgets what it knows of `impi` registering `impu` (provisioning changed credentials or identities). */
+  forget(impi: string, impu: string): void {
+    this.uar.delete(`${impi} ${impu}`);
+    this.mar.delete(`${impi} ${impu}`);
+    this.lir.delete(impu);
+  }
+
   implicitSetOf(impu: string): Promise<ImplicitSet | undefined> {
     return this.hss.implicitSetOf(impu);
   }

@@ -3,6 +3,8 @@
  * ./memory and ./sqlite (later ./redis and ./postgres); only the CLI picks one.
  */
 export * from './common.js';
+export type * from './account-store.js';
+export { checkEmail, checkPasswordHash, checkRange, PASSWORD_HASH_FORMAT } from './account-store.js';
 export * from './errors.js';
 export type * from './document-store.js';
 export { MAX_DOCUMENT_LENGTH } from './document-store.js';

@@ -44,6 +44,7 @@ describe('configuration defaults', () => {
       metricsPort: 9090,
       registration: { minExpires: 60, maxExpires: 3600, defaultExpires: 600 },
       auth: { algorithms: ['MD5', 'SHA-256'], nonceLifetime: 300 },
+      portal: { signupCode: 'secret', numberPool: '6505550000-6505559999' },
       serviceHosts: { edge: 'pcscf.example.com', icscf: 'icscf.example.com', scscf: 'scscf.example.com' },
       log: { level: 'info' },
     });
@@ -63,6 +64,7 @@ describe('configuration defaults', () => {
     const withDefaults = CONFIG_FIELDS.filter((f) => f.path !== 'apiKey').map((f) => f.path);
     expect(leaves(defaultConfig()).sort()).toEqual(withDefaults.sort());
     expect(loadConfig({ env: { TIDEWATER_API_KEY: 'k'.repeat(20) } }).apiKey).toBe('k'.repeat(20));
+    expect(() => loadConfig({ env: { TIDEWATER_PORTAL_NUMBER_POOL: '6505559999-6505550000' } })).toThrow(/portal\.numberPool \(from TIDEWATER_PORTAL_NUMBER_POOL\)/);
   });
 });
 

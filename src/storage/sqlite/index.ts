@@ -3,12 +3,14 @@
  * wiring imports this folder (STYLE.md: `ims` never imports a concrete adapter).
  */
 import type { StorageClock } from '../nonce-count-store.js';
+import { SqliteAccountStore } from './account-store.js';
 import { SqliteDatabase, type SqliteDatabaseOptions } from './database.js';
 import { SqliteDocumentStore } from './document-store.js';
 import { SqliteNonceCountStore } from './nonce-count-store.js';
 import { SqliteRegistrationStore } from './registration-store.js';
 import { SqliteSubscriberStore } from './subscriber-store.js';
 
+export { SqliteAccountStore } from './account-store.js';
 export { SqliteDatabase, migrate, type SqliteDatabaseOptions } from './database.js';
 export { SqliteDocumentStore } from './document-store.js';
 export { MIGRATIONS, type Migration } from './migrations.js';
@@ -23,6 +25,8 @@ export interface SqliteStores {
   readonly subscribers: SqliteSubscriberStore;
   readonly nonceCounts: SqliteNonceCountStore;
   readonly documents: SqliteDocumentStore;
+  /** The portal's accounts, numbers and sessions. */
+  readonly accounts: SqliteAccountStore;
   close(): void;
 }
 
@@ -41,6 +45,7 @@ export function openSqliteStores(options: SqliteStoresOptions): SqliteStores {
     subscribers: new SqliteSubscriberStore(database),
     nonceCounts: new SqliteNonceCountStore(database, { clock: options.clock ?? Date }),
     documents: new SqliteDocumentStore(database),
+    accounts: new SqliteAccountStore(database),
     close: () => database.close(),
   };
 }

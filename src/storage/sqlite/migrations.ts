@@ -118,10 +118,46 @@ CREATE TABLE documents (
 CREATE INDEX documents_by_user ON documents (xui, auid, name);
 `;
 
+/**
+ * The self-service portal (issue 4): accounts with a scrypt hash (never a password), the
+ * numbers they own (`value` is the number as an integer, for finding the next free one of a
+ * pool), and login sessions. Numbers and sessions go with their account.
+ */
+const PORTAL = `
+CREATE TABLE portal_accounts (
+  email         TEXT PRIMARY KEY,
+  full_name     TEXT NOT NULL,
+  password_hash TEXT NOT NULL CHECK (password_hash LIKE 'scrypt$%'),
+  created_at    INTEGER NOT NULL,
+  is_admin      INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE portal_numbers (
+  impu          TEXT PRIMARY KEY,
+  number        TEXT NOT NULL UNIQUE,
+  value         INTEGER NOT NULL,
+  private_id    TEXT NOT NULL,
+  account_email TEXT NOT NULL REFERENCES portal_accounts (email) ON DELETE CASCADE,
+  pstn          INTEGER NOT NULL,
+  created_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX portal_numbers_by_value ON portal_numbers (value);
+CREATE INDEX portal_numbers_by_account ON portal_numbers (account_email, number);
+
+CREATE TABLE portal_sessions (
+  id         TEXT PRIMARY KEY,
+  email      TEXT NOT NULL REFERENCES portal_accounts (email) ON DELETE CASCADE,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX portal_sessions_by_account ON portal_sessions (email);
+CREATE INDEX portal_sessions_by_expiry ON portal_sessions (expires_at);
+`;
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'registrations and bindings', sql: REGISTRATIONS },
   { version: 2, name: 'subscribers (HSS data)', sql: SUBSCRIBERS },
   { version: 3, name: 'digest nonce counts', sql: NONCE_COUNTS },
   { version: 4, name: 'XCAP documents', sql: DOCUMENTS },
+  { version: 5, name: 'portal accounts, numbers and sessions', sql: PORTAL },
 ]);
