@@ -93,6 +93,14 @@ export function buildProgram(out: Output, env: NodeJS.ProcessEnv = process.env):
       await runServerCommand('xdms', config, out, () => startXdmsAlone(config));
     });
   program.addCommand(addConfigOptions(xdms));
+  const portal = new Command('portal')
+    .description('run the portal alone: sign-up, numbers and service settings (portalPort) on the data folder')
+    .action(async (_opts, command: Command) => {
+      const { config } = configOf(command, env);
+      const { startPortalAlone } = await import('./services.js');
+      await runServerCommand('portal', config, out, () => startPortalAlone(config));
+    });
+  program.addCommand(addConfigOptions(portal));
   program.addCommand(subscriberCommands(out, env));
   const output = {
     writeOut: (text: string) => out.line(text.replace(/\n$/, '')),

@@ -54,4 +54,16 @@ describe('services started alone', () => {
       expect(await proc.stop()).toEqual({ code: 0, signal: null });
     }
   });
+
+  it('runs the portal alone, showing the sign-up page', async () => {
+    const { proc, url } = await start('portal', ['--portal-port', '0']);
+    try {
+      expect((await fetch(`${url('portal')}/ping`)).status).toBe(200);
+      const page = await fetch(`${url('portal')}/signup`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toMatch(/sign[ -]?up/i);
+    } finally {
+      expect(await proc.stop()).toEqual({ code: 0, signal: null });
+    }
+  });
 });
