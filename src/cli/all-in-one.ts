@@ -34,6 +34,7 @@ import { startHssServers } from '../hss/index.js';
 import { buildPortalServer } from '../portal/index.js';
 import { buildXdmsServer } from '../xdms/index.js';
 import { apiAccess } from './api-key.js';
+import { rangeOf } from './number-range.js';
 import { openAllInOneStorage } from './storage.js';
 
 /** One listener, as printed on the ready lines. */
@@ -88,15 +89,15 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
     const xdms = await buildXdmsServer({ store: storage.documents, logger: false, ...(access.key ? { apiKey: access.key } : {}) });
     await xdms.listen({ host: config.bind, port: config.xdmsPort });
     cleanup.push(() => xdms.close());
-    const [first, last] = config.portal.numberPool.split('-') as [string, string];
     const portal = await buildPortalServer({
       accounts: storage.accounts,
       subscribers: storage.subscribers,
       registrations: storage.registrations,
       documents: storage.documents,
       domain: config.domain,
-      pool: { start: first, end: last },
-      signupCode: config.portal.signupCode,
+      pool: rangeOf(config.numberPool),
+      signupCode: config.signupCode,
+      ...(config.pstnPool ? { pstnPool: rangeOf(config.pstnPool) } : {}),
       ...(access.key ? { apiKey: access.key } : {}),
       outboundProxy: `${listeners.proxy[0]!.host}:${listeners.proxy[0]!.port} (UDP or TCP)`,
       onSubscriberChanged: (impi, impu) => wiring.hss.forget(impi, impu),

@@ -10,6 +10,7 @@ import { buildPortalServer } from '../portal/index.js';
 import { buildXdmsServer } from '../xdms/index.js';
 import type { RunningServer } from './all-in-one-command.js';
 import { apiAccess } from './api-key.js';
+import { rangeOf } from './number-range.js';
 import { openDatabase } from './storage.js';
 
 export async function startHssAlone(config: AllInOneConfig): Promise<RunningServer> {
@@ -71,15 +72,15 @@ export async function startPortalAlone(config: AllInOneConfig): Promise<RunningS
   const access = apiAccess(config);
   const stores = openDatabase(config.dataDir);
   try {
-    const [first, last] = config.portal.numberPool.split('-') as [string, string];
     const portal = await buildPortalServer({
       accounts: stores.accounts,
       subscribers: stores.subscribers,
       registrations: stores.registrations,
       documents: stores.documents,
       domain: config.domain,
-      pool: { start: first, end: last },
-      signupCode: config.portal.signupCode,
+      pool: rangeOf(config.numberPool),
+      signupCode: config.signupCode,
+      ...(config.pstnPool ? { pstnPool: rangeOf(config.pstnPool) } : {}),
       ...(access.key ? { apiKey: access.key } : {}),
       outboundProxy: `${config.domain}:${config.sipPort} (UDP or TCP)`,
     });

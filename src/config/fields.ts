@@ -74,6 +74,15 @@ function showDefault(value: unknown): string {
 const INTEGER_TEXT = /^[+-]?\d+$/;
 const API_KEY_CHARS = /^[\x21-\x7e]+$/;
 const NUMBER_RANGE = /^[0-9]{1,15}-[0-9]{1,15}$/;
+/** `first-last`: two numbers of the same length, first <= last. */
+const numberRange = () =>
+  z
+    .string()
+    .regex(NUMBER_RANGE)
+    .refine((r) => {
+      const [a, b] = r.split('-');
+      return a!.length === b!.length && a! <= b!;
+    });
 /** A decimal integer; anything else is left as text for the schema to refuse. */
 function integerText(text: string): unknown {
   const trimmed = text.trim();
@@ -220,7 +229,7 @@ export const F = {
     fromText: integerText,
   }),
   signupCode: field({
-    path: 'portal.signupCode',
+    path: 'signupCode',
     section: 'Portal',
     description: 'Code people must give to sign up on the portal (as Clearwater\u2019s all-in-one, `secret` by default: change it).',
     schema: z.string().min(1).max(256),
@@ -229,14 +238,20 @@ export const F = {
     valueName: 'code',
   }),
   numberPool: field({
-    path: 'portal.numberPool',
+    path: 'numberPool',
     section: 'Portal',
     description: 'Numbers the portal gives out, as `first-last` (same number of digits); each becomes sip:<number>@<domain>.',
-    schema: z.string().regex(NUMBER_RANGE).refine((r) => {
-      const [a, b] = r.split('-');
-      return a!.length === b!.length && a! <= b!;
-    }),
+    schema: numberRange(),
     default: '6505550000-6505559999',
+    allowed: 'two numbers of the same length, first <= last, joined by `-`',
+    valueName: 'range',
+  }),
+  pstnPool: field({
+    path: 'pstnPool',
+    section: 'Portal',
+    description: 'Numbers the portal gives out when asked for a PSTN number (`pstn: true`), as `first-last`; without it such requests get 400.',
+    schema: numberRange().optional(),
+    defaultText: 'none',
     allowed: 'two numbers of the same length, first <= last, joined by `-`',
     valueName: 'range',
   }),

@@ -46,8 +46,6 @@ const serviceHosts = z.object({ edge: F.edgeHost.schema, icscf: F.icscfHost.sche
 
 const log = z.object({ level: withDefault(F.logLevel) }).strict().prefault({});
 
-const portal = z.object({ signupCode: withDefault(F.signupCode), numberPool: withDefault(F.numberPool) }).strict().prefault({});
-
 /** Keys of the TCP listeners, which may not share a port (0, any free port, excepted). */
 const TCP_PORT_KEYS = ['sipPort', 'wsPort', 'hssPort', 'hssProvisioningPort', 'xdmsPort', 'portalPort', 'metricsPort'] as const;
 
@@ -70,7 +68,9 @@ export const allInOneConfigSchema = z
     metricsPort: withDefault(F.metricsPort),
     registration,
     auth,
-    portal,
+    signupCode: withDefault(F.signupCode),
+    numberPool: withDefault(F.numberPool),
+    pstnPool: F.pstnPool.schema,
     serviceHosts,
     log,
   })

@@ -44,7 +44,8 @@ describe('configuration defaults', () => {
       metricsPort: 9090,
       registration: { minExpires: 60, maxExpires: 3600, defaultExpires: 600 },
       auth: { algorithms: ['MD5', 'SHA-256'], nonceLifetime: 300 },
-      portal: { signupCode: 'secret', numberPool: '6505550000-6505559999' },
+      signupCode: 'secret',
+      numberPool: '6505550000-6505559999',
       serviceHosts: { edge: 'pcscf.example.com', icscf: 'icscf.example.com', scscf: 'scscf.example.com' },
       log: { level: 'info' },
     });
@@ -60,11 +61,12 @@ describe('configuration defaults', () => {
       Object.entries(o).flatMap(([k, v]) =>
         typeof v === 'object' && v !== null && !Array.isArray(v) ? leaves(v as object, `${prefix}${k}.`) : [`${prefix}${k}`],
       );
-    // apiKey alone has no default: none on loopback, else one generated at start (src/cli/api-key.ts).
-    const withDefaults = CONFIG_FIELDS.filter((f) => f.path !== 'apiKey').map((f) => f.path);
+    // apiKey and pstnPool have no default: no key on loopback, else one generated at start
+    // (src/cli/api-key.ts); no PSTN numbers unless a range is given.
+    const withDefaults = CONFIG_FIELDS.filter((f) => f.path !== 'apiKey' && f.path !== 'pstnPool').map((f) => f.path);
     expect(leaves(defaultConfig()).sort()).toEqual(withDefaults.sort());
     expect(loadConfig({ env: { TIDEWATER_API_KEY: 'k'.repeat(20) } }).apiKey).toBe('k'.repeat(20));
-    expect(() => loadConfig({ env: { TIDEWATER_PORTAL_NUMBER_POOL: '6505559999-6505550000' } })).toThrow(/portal\.numberPool \(from TIDEWATER_PORTAL_NUMBER_POOL\)/);
+    expect(() => loadConfig({ env: { TIDEWATER_NUMBER_POOL: '6505559999-6505550000' } })).toThrow(/numberPool \(from TIDEWATER_NUMBER_POOL\)/);
   });
 });
 
