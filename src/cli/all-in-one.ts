@@ -30,7 +30,7 @@ import {
 } from '../sip/index.js';
 import { startMetricsServer, type MetricSource } from '../observability/http.js';
 import { createLogger, errorSink, type Logger } from '../observability/log.js';
-import { startHssServers } from '../hss/index.js';
+import { HttpHss, startHssServers } from '../hss/index.js';
 import { buildPortalServer } from '../portal/index.js';
 import { buildXdmsServer } from '../xdms/index.js';
 import { apiAccess } from './api-key.js';
@@ -177,7 +177,9 @@ function wire(
 ): { stop(): void; metrics: MetricSource[]; hss: CachedHss } {
   const hosts = config.serviceHosts;
   const home = new HomeDomain(config.domain);
-  const hss = new CachedHss(new LocalHss(storage.subscribers));
+  // The core asks the HSS of this process, or the one at hssUrl (TS 29.228 Cx over Homestead's HTTP API).
+  const remote = config.hssUrl ? new HttpHss({ url: config.hssUrl, ...(config.apiKey ? { apiKey: config.apiKey } : {}) }) : undefined;
+  const hss = new CachedHss(remote ?? new LocalHss(storage.subscribers));
   const tokens = new FlowTokens(storage.nonceKey);
   const scscfName = `sip:${hosts.scscf}`;
   const serviceRoute = `<sip:${ORIG_USER}@${hosts.scscf};lr>`;
@@ -225,7 +227,7 @@ function wire(
       const now = Date.now();
       for (const { aor, binding } of await storage.registrations.bindingsOfFlow(flowId)) {
         if (binding.expiresAt <= now) continue;
-        const set = await storage.subscribers.implicitSetOf(aor);
+        const set = await hss.implicitSetOf(aor);
         const identities = set ? set.members.filter((m) => !m.barred).map((m) => m.impu) : [aor];
         const known = out.get(aor);
         if (!known || known.expiresAt < binding.expiresAt) out.set(aor, { identities, serviceRoute: [serviceRoute], expiresAt: binding.expiresAt });

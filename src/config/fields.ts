@@ -228,6 +228,16 @@ export const F = {
     valueName: 'seconds',
     fromText: integerText,
   }),
+  hssUrl: field({
+    path: 'hssUrl',
+    section: 'General',
+    description:
+      'Signalling API of an HSS in another process (`tidewater hss`), e.g. http://hss.example.net:8888: the core then asks it instead of the subscriber data in the data folder, with apiKey as its NGV-API-Key.',
+    schema: z.string().url().refine((u) => /^https?:/.test(u)).optional(),
+    defaultText: 'none (the HSS in this process)',
+    allowed: 'an http or https URL',
+    valueName: 'url',
+  }),
   signupCode: field({
     path: 'signupCode',
     section: 'Portal',

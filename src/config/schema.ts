@@ -63,6 +63,7 @@ export const allInOneConfigSchema = z
     hssPort: withDefault(F.hssPort),
     hssProvisioningPort: withDefault(F.hssProvisioningPort),
     apiKey: F.apiKey.schema,
+    hssUrl: F.hssUrl.schema,
     xdmsPort: withDefault(F.xdmsPort),
     portalPort: withDefault(F.portalPort),
     metricsPort: withDefault(F.metricsPort),
