@@ -61,9 +61,10 @@ describe('configuration defaults', () => {
       Object.entries(o).flatMap(([k, v]) =>
         typeof v === 'object' && v !== null && !Array.isArray(v) ? leaves(v as object, `${prefix}${k}.`) : [`${prefix}${k}`],
       );
-    // apiKey and pstnPool have no default: no key on loopback, else one generated at start
-    // (src/cli/api-key.ts); no PSTN numbers unless a range is given.
-    const withDefaults = CONFIG_FIELDS.filter((f) => f.path !== 'apiKey' && f.path !== 'pstnPool').map((f) => f.path);
+    // apiKey, pstnPool and hssUrl have no default: no key on loopback, else one generated at
+    // start (src/cli/api-key.ts); no PSTN numbers unless a range is given; the HSS in this process.
+    const unsetByDefault = ['apiKey', 'pstnPool', 'hssUrl'];
+    const withDefaults = CONFIG_FIELDS.filter((f) => !unsetByDefault.includes(f.path)).map((f) => f.path);
     expect(leaves(defaultConfig()).sort()).toEqual(withDefaults.sort());
     expect(loadConfig({ env: { TIDEWATER_API_KEY: 'k'.repeat(20) } }).apiKey).toBe('k'.repeat(20));
     expect(() => loadConfig({ env: { TIDEWATER_NUMBER_POOL: '6505559999-6505550000' } })).toThrow(/numberPool \(from TIDEWATER_NUMBER_POOL\)/);
