@@ -3,7 +3,9 @@
  * in-process from the subscriber store ({@link LocalHss}); the HSS HTTP API (issue 4) and a
  * Diameter Cx client are other implementations.
  */
+import type { Uri } from '../sip/index.js';
 import type { AuthVectorLookup, ImplicitSet, RegistrationState } from '../storage/index.js';
+import type { HomeDomain } from './identity.js';
 
 /** User-Authorization-Answer (TS 29.228 §6.1.1): may `impi` register `impu`, and at which S-CSCF. */
 export type UserAuthorization =
@@ -39,4 +41,20 @@ export interface Hss {
   locationInfo(impu: string): Promise<LocationInfo | undefined>;
   /** The implicit registration set `impu` belongs to (the IMS subscription SAR downloads). */
   implicitSetOf(impu: string): Promise<ImplicitSet | undefined>;
+}
+
+/**
+ * Who serves the identity a Request-URI names: LIR for each IMPU the URI may be (its AoR, then
+ * for a number the home domain's forms, {@link HomeDomain.candidates}), the first one known.
+ */
+export async function locate(
+  hss: Pick<Hss, 'locationInfo'>,
+  home: HomeDomain,
+  uri: Uri,
+): Promise<(LocationInfo & { readonly impu: string }) | undefined> {
+  for (const impu of home.candidates(uri)) {
+    const where = await hss.locationInfo(impu);
+    if (where) return { ...where, impu };
+  }
+  return undefined;
 }

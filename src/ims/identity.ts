@@ -7,6 +7,8 @@ import { SipUri, TelUri, type Uri } from '../sip/index.js';
 
 const DIGITS_ONLY = /^\+?[0-9]+$/;
 const SEPARATORS = /[-.()]/g;
+const LEADING_PLUS = /^\+/;
+const URI_SCHEME = /^(sips?|tel):/;
 
 export class HomeDomain {
   readonly domain: string;
@@ -27,14 +29,14 @@ export class HomeDomain {
    */
   candidates(uri: Uri): string[] {
     if (uri instanceof TelUri) {
-      const digits = uri.digits.replace(/^\+/, '');
+      const digits = uri.digits.replace(LEADING_PLUS, '');
       return unique([`sip:${digits}@${this.domain}`, `tel:+${digits}`, `tel:${uri.digits}`]);
     }
     if (!(uri instanceof SipUri)) return [];
     const aor = canonicalAor(uri);
     const user = uri.user?.replace(SEPARATORS, '');
     if (!user || !DIGITS_ONLY.test(user) || uri.host.toLowerCase() !== this.domain) return [aor];
-    const digits = user.replace(/^\+/, '');
+    const digits = user.replace(LEADING_PLUS, '');
     return unique([aor, `sip:${digits}@${this.domain}`, `tel:+${digits}`]);
   }
 }
@@ -42,6 +44,14 @@ export class HomeDomain {
 /** `sip:user@host` with the host lower-cased, no port or parameters (RFC 3261 §10.3 step 5). */
 export function canonicalAor(uri: SipUri): string {
   return `sip:${uri.user !== null ? `${uri.user}@` : ''}${uri.host.toLowerCase()}`;
+}
+
+/**
+ * The private identity derived from a public one when the client sent no Digest username:
+ * `sip:user@host` gives `user@host` (TS 33.203 §7.2A.1, TS 24.229 §5.1.1.2.1).
+ */
+export function derivedImpi(impu: string): string {
+  return impu.replace(URI_SCHEME, '');
 }
 
 /** The IMPU form of a header URI (To of a REGISTER, P-Asserted-Identity), or undefined. */

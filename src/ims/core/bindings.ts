@@ -5,6 +5,9 @@
 import type { NameAddr, SipRequest } from '../../sip/index.js';
 import type { Binding, ReceivedFrom } from '../../storage/index.js';
 
+const EXPIRES_VALUE = /^[0-9]{1,10}$/;
+const QUOTES = /^"|"$/g;
+
 /** Expiry limits in seconds. */
 export interface ExpiryLimits {
   readonly minExpires: number;
@@ -55,7 +58,7 @@ function contactChange(c: NameAddr, headerExpires: number | undefined, limits: E
   const raw = c.params.get('expires');
   let expires = headerExpires ?? limits.defaultExpires;
   if (raw !== undefined && raw !== null) {
-    if (!/^[0-9]{1,10}$/.test(raw)) return `bad expires parameter "${raw}"`;
+    if (!EXPIRES_VALUE.test(raw)) return `bad expires parameter "${raw}"`;
     expires = Number(raw);
   }
   if (expires > 0 && expires < limits.minExpires) return 'too-brief';
@@ -68,7 +71,7 @@ function contactChange(c: NameAddr, headerExpires: number | undefined, limits: E
     change.q = n;
   }
   const instance = c.params.get('+sip.instance');
-  if (instance) change.instanceId = instance.replace(/^"|"$/g, '');
+  if (instance) change.instanceId = instance.replace(QUOTES, '');
   const regId = c.params.get('reg-id');
   if (regId !== undefined && regId !== null) {
     const n = Number(regId);

@@ -5,8 +5,8 @@
  * dialog.
  */
 import { parseDigestCredentials, type ProxyService, type RequestContext, type SipRequest } from '../../sip/index.js';
-import type { Hss } from '../hss.js';
-import { impuOf, type HomeDomain } from '../identity.js';
+import { locate, type Hss } from '../hss.js';
+import { derivedImpi, impuOf, type HomeDomain } from '../identity.js';
 
 export interface IcscfOptions {
   readonly host: string;
@@ -39,14 +39,11 @@ export class IcscfService implements ProxyService {
   }
 
   private async terminating(ctx: RequestContext): Promise<void> {
-    for (const impu of this.opts.home.candidates(ctx.request.uri)) {
-      const where = await this.opts.hss.locationInfo(impu);
-      if (!where) continue;
-      // TS 24.229 §5.3.2.1: with no S-CSCF and no services for unregistered users, 480.
-      if (where.state === 'NOT_REGISTERED' || !where.scscf) return ctx.respond(480, 'Temporarily Unavailable');
-      return ctx.forward({ routes: [routeTo(where.scscf)] }, { recordRoute: false });
-    }
-    ctx.respond(404, 'Not Found');
+    const where = await locate(this.opts.hss, this.opts.home, ctx.request.uri);
+    if (!where) return ctx.respond(404, 'Not Found');
+    // TS 24.229 §5.3.2.1: with no S-CSCF and no services for unregistered users, 480.
+    if (where.state === 'NOT_REGISTERED' || !where.scscf) return ctx.respond(480, 'Temporarily Unavailable');
+    ctx.forward({ routes: [routeTo(where.scscf)] }, { recordRoute: false });
   }
 }
 
@@ -59,10 +56,12 @@ export function privateIdentityOf(req: SipRequest, impu: string): string {
     const creds = parseDigestCredentials(v);
     if (creds?.username) return creds.username;
   }
-  return impu.replace(/^(sips?|tel):/, '');
+  return derivedImpi(impu);
 }
+
+const ANGLE_BRACKETS = /^<|>$/g;
 
 /** A loose Route value addressing a server URI. */
 export function routeTo(server: string): string {
-  return `<${server.replace(/^<|>$/g, '')};lr>`;
+  return `<${server.replace(ANGLE_BRACKETS, '')};lr>`;
 }

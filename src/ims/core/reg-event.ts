@@ -17,7 +17,7 @@ import {
   type TimerHandle,
 } from '../../sip/index.js';
 import type { Binding, ImplicitSet, RegistrationStore } from '../../storage/index.js';
-import type { LocationInfo } from '../hss.js';
+import { locate, type LocationInfo } from '../hss.js';
 import { impuOf, type HomeDomain } from '../identity.js';
 import type { RegistrationListener } from './registrar.js';
 import { REGINFO_TYPE, fullReginfo, reginfoXml, reportContacts, type ReportCause, type ReportedContact, type SetIdentity } from './reginfo.js';
@@ -239,11 +239,8 @@ export class RegEventNotifier {
 
   /** The identity the Request-URI names, trying its number forms (TS 24.229 §5.4.3.2). */
   private async resolve(req: SipRequest): Promise<{ impu: string; defaultImpu: string } | undefined> {
-    for (const impu of this.opts.home.candidates(req.uri)) {
-      const where = await this.opts.hss.locationInfo(impu);
-      if (where) return { impu, defaultImpu: where.defaultImpu };
-    }
-    return undefined;
+    const where = await locate(this.opts.hss, this.opts.home, req.uri);
+    return where && { impu: where.impu, defaultImpu: where.defaultImpu };
   }
 
   private async identities(impu: string, aor: string): Promise<readonly SetIdentity[]> {

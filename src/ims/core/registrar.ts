@@ -14,7 +14,7 @@ import {
 } from '../../sip/index.js';
 import { updateRegistration, type Binding, type DigestHa1, type ImplicitSet, type RegistrationStore } from '../../storage/index.js';
 import type { Hss } from '../hss.js';
-import { impuOf, type HomeDomain } from '../identity.js';
+import { derivedImpi, impuOf, type HomeDomain } from '../identity.js';
 import { applyChanges, contactValues, registerIntent, type ExpiryLimits, type RegisterContext } from './bindings.js';
 
 export type ChallengeAlgorithm = 'MD5' | 'SHA-256';
@@ -64,7 +64,7 @@ export class Registrar {
     const impu = impuOf(req.to.uri);
     if (!impu || !this.opts.home.isHome(req.to.uri)) return ctx.respond(403, 'Forbidden - not a home domain identity');
     const creds = this.credentials(req);
-    const impi = creds?.username ?? impu.replace(/^(sips?|tel):/, '');
+    const impi = creds?.username ?? derivedImpi(impu);
     const av = await this.opts.hss.authVector(impi, impu);
     if (!av.ok) return ctx.respond(403, 'Forbidden');
     if (!creds) return this.challenge(ctx, av.digest, false);

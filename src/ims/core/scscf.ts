@@ -6,7 +6,7 @@
  */
 import { parseUri, type ProxyService, type RequestContext, type Uri } from '../../sip/index.js';
 import type { RegistrationStore } from '../../storage/index.js';
-import type { Hss, LocationInfo } from '../hss.js';
+import { locate, type Hss, type LocationInfo } from '../hss.js';
 import type { HomeDomain } from '../identity.js';
 import { liveTargets } from './bindings.js';
 import { routeTo } from './icscf.js';
@@ -101,12 +101,8 @@ export class ScscfService implements ProxyService {
     );
   }
 
-  private async firstKnown(uri: Uri) {
-    for (const impu of this.opts.home.candidates(uri)) {
-      const where = await this.opts.hss.locationInfo(impu);
-      if (where) return where;
-    }
-    return undefined;
+  private firstKnown(uri: Uri): Promise<LocationInfo | undefined> {
+    return locate(this.opts.hss, this.opts.home, uri);
   }
 }
 
