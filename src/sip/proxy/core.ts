@@ -124,14 +124,9 @@ export class ProxyCore implements TransactionUser {
     try {
       const { request, consumed } = this.preprocessRoute(ack);
       const flowId = consumed.length ? this.opts.flowOfRoutes?.(consumed, flow) : undefined;
-      if (flowId) {
-        const fwd = this.prepareForward(request, { flowId }, false, `${BRANCH_COOKIE}${ackBranch(request)}`);
-        void this.tx.sendStateless(fwd, { flowId }).catch((e: unknown) => this.reportError(e));
-        return;
-      }
-      const fwd = this.prepareForward(request, {}, false, `${BRANCH_COOKIE}${ackBranch(request)}`);
-      const hop = this.nextHopUri(fwd);
-      const target = hop && numericTarget(hop);
+      const fwd = this.prepareForward(request, flowId ? { flowId } : {}, false, `${BRANCH_COOKIE}${ackBranch(request)}`);
+      const hop = flowId ? undefined : this.nextHopUri(fwd);
+      const target = flowId ? { flowId } : hop && numericTarget(hop);
       if (target) void this.tx.sendStateless(fwd, target).catch((e: unknown) => this.reportError(e));
       else if (hop && this.opts.resolve && hop.kind === 'sip') {
         void this.opts.resolve(hop).then((t) => (t[0] ? this.tx.sendStateless(fwd, t[0]) : undefined)).catch((e: unknown) => this.reportError(e));
