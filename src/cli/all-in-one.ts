@@ -4,7 +4,6 @@
  * the S-CSCF, each addressed by its service host name; requests between them are in-process
  * hops (LocalHop), never sockets.
  */
-import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { AllInOneConfig } from '../config/index.js';
 import { BindingExpiry } from '../ims/core/expiry.js';
@@ -30,11 +29,9 @@ import {
 } from '../sip/index.js';
 import { startMetricsServer, type MetricSource } from '../observability/http.js';
 import { createLogger, errorSink, type Logger } from '../observability/log.js';
-import { HttpHss, startHssServers } from '../hss/index.js';
-import { buildPortalServer } from '../portal/index.js';
-import { buildXdmsServer } from '../xdms/index.js';
+import { HttpHss } from '../hss/index.js';
 import { apiAccess } from './api-key.js';
-import { rangeOf } from './number-range.js';
+import { startHss, startPortal, startXdms, type HttpService } from './services.js';
 import { openAllInOneStorage } from './storage.js';
 
 /** One listener, as printed on the ready lines. */
@@ -76,42 +73,23 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
     const wiring = wire(config, storage, transports, listeners.proxy, onError, log);
     cleanup.push(() => wiring.stop());
     const access = apiAccess(config);
-    const hss = await startHssServers({
-      store: storage.subscribers,
-      bind: config.bind,
-      homeDomain: config.domain,
-      serverName: `sip:${config.serviceHosts.scscf}`,
-      signallingPort: config.hssPort,
-      provisioningPort: config.hssProvisioningPort,
-      ...(access.key ? { apiKey: access.key } : {}),
-    });
-    cleanup.push(() => hss.close());
-    const xdms = await buildXdmsServer({ store: storage.documents, logger: false, ...(access.key ? { apiKey: access.key } : {}) });
-    await xdms.listen({ host: config.bind, port: config.xdmsPort });
-    cleanup.push(() => xdms.close());
-    const portal = await buildPortalServer({
-      accounts: storage.accounts,
-      subscribers: storage.subscribers,
-      registrations: storage.registrations,
-      documents: storage.documents,
-      domain: config.domain,
-      pool: rangeOf(config.numberPool),
-      signupCode: config.signupCode,
-      ...(config.pstnPool ? { pstnPool: rangeOf(config.pstnPool) } : {}),
-      ...(access.key ? { apiKey: access.key } : {}),
-      outboundProxy: `${listeners.proxy[0]!.host}:${listeners.proxy[0]!.port} (UDP or TCP)`,
-      onSubscriberChanged: (impi, impu) => wiring.hss.forget(impi, impu),
-    });
-    await portal.listen({ host: config.bind, port: config.portalPort });
-    cleanup.push(() => portal.close());
+    const proxy = listeners.proxy[0]!;
+    const starts = [
+      () => startHss(config, storage.subscribers, access.key),
+      () => startXdms(config, storage.documents, access.key),
+      () => startPortal(config, storage, access.key, `${proxy.host}:${proxy.port} (UDP or TCP)`, (impi, impu) => wiring.hss.forget(impi, impu)),
+    ];
+    const http: HttpService[] = [];
+    for (const start of starts) {
+      const service = await start();
+      cleanup.push(() => service.close());
+      http.push(service);
+    }
     const metrics = await startMetricsServer(config.bind, config.metricsPort, wiring.metrics);
     cleanup.push(() => metrics.close());
     const info = [
       ...listeners.info,
-      { service: 'hss', protocol: 'http', address: config.bind, port: hss.signallingPort },
-      { service: 'hss-provisioning', protocol: 'http', address: config.bind, port: hss.provisioningPort },
-      httpListener('xdms', xdms.server.address()),
-      httpListener('portal', portal.server.address()),
+      ...http.flatMap((service) => service.listeners),
       { service: 'metrics', protocol: 'http', address: metrics.address, port: metrics.port },
     ];
     log.info({ domain: config.domain, dataDir: config.dataDir, listeners: info.map((l) => `${l.service}/${l.protocol} ${l.address}:${l.port}`) }, 'all-in-one started');
@@ -142,11 +120,6 @@ async function listen(transports: TransportLayer, config: AllInOneConfig): Promi
     info.push({ service: 'sip', protocol: protocol.toLowerCase(), address: bound.address, port: bound.port });
   }
   return { proxy, info };
-}
-
-function httpListener(service: string, address: string | AddressInfo | null): ListenerInfo {
-  if (address === null || typeof address === 'string') throw new Error(`${service} is not listening on a TCP port`);
-  return { service, protocol: 'http', address: address.address, port: address.port };
 }
 
 /** The address written into Via, Record-Route and Path: the bind address, or this host's own when bound to all. */

@@ -1,39 +1,103 @@
 /**
- * `tidewater hss`, `tidewater xdms` and `tidewater portal`: one function alone, on the data folder's SQLite stores
- * (issue 4: each service also starts on its own). Same configuration as the all-in-one; only
- * the keys a service uses matter to it.
+ * The HTTP services (HSS, XDMS, portal), started the same way inside the all-in-one and alone
+ * (`tidewater hss`, `tidewater xdms`, `tidewater portal`, issue 4): each takes the stores it
+ * serves and the API key rule of the configuration, and reports its listeners.
  */
 import type { AddressInfo } from 'node:net';
 import type { AllInOneConfig } from '../config/index.js';
 import { startHssServers } from '../hss/index.js';
 import { buildPortalServer } from '../portal/index.js';
+import type { AccountStore, DocumentStore, RegistrationStore, SubscriberStore } from '../storage/index.js';
 import { buildXdmsServer } from '../xdms/index.js';
+import type { ListenerInfo } from './all-in-one.js';
 import type { RunningServer } from './all-in-one-command.js';
 import { apiAccess } from './api-key.js';
 import { rangeOf } from './number-range.js';
 import { openDatabase } from './storage.js';
 
-export async function startHssAlone(config: AllInOneConfig): Promise<RunningServer> {
+/** A started HTTP service. */
+export interface HttpService {
+  readonly listeners: readonly ListenerInfo[];
+  close(): Promise<void>;
+}
+
+/** The `NGV-API-Key` option of a service, when the configuration wants one. */
+type KeyOption = { apiKey?: string };
+
+function keyOption(key: string | undefined): KeyOption {
+  return key ? { apiKey: key } : {};
+}
+
+function listenerOf(service: string, address: string | AddressInfo | null): ListenerInfo {
+  if (address === null || typeof address === 'string') throw new Error(`${service} is not listening on a TCP port`);
+  return { service, protocol: 'http', address: address.address, port: address.port };
+}
+
+export async function startHss(config: AllInOneConfig, subscribers: SubscriberStore, key: string | undefined): Promise<HttpService> {
+  const hss = await startHssServers({
+    store: subscribers,
+    bind: config.bind,
+    homeDomain: config.domain,
+    serverName: `sip:${config.serviceHosts.scscf}`,
+    signallingPort: config.hssPort,
+    provisioningPort: config.hssProvisioningPort,
+    ...keyOption(key),
+  });
+  return {
+    listeners: [
+      { service: 'hss', protocol: 'http', address: config.bind, port: hss.signallingPort },
+      { service: 'hss-provisioning', protocol: 'http', address: config.bind, port: hss.provisioningPort },
+    ],
+    close: () => hss.close(),
+  };
+}
+
+export async function startXdms(config: AllInOneConfig, documents: DocumentStore, key: string | undefined): Promise<HttpService> {
+  const xdms = await buildXdmsServer({ store: documents, logger: false, ...keyOption(key) });
+  await xdms.listen({ host: config.bind, port: config.xdmsPort });
+  return { listeners: [listenerOf('xdms', xdms.server.address())], close: () => xdms.close() };
+}
+
+/** The stores the portal works on. */
+export interface PortalStores {
+  readonly accounts: AccountStore;
+  readonly subscribers: SubscriberStore;
+  readonly registrations: RegistrationStore;
+  readonly documents: DocumentStore;
+}
+
+export async function startPortal(
+  config: AllInOneConfig,
+  stores: PortalStores,
+  key: string | undefined,
+  outboundProxy: string,
+  onSubscriberChanged?: (impi: string, impu: string) => void,
+): Promise<HttpService> {
+  const portal = await buildPortalServer({
+    ...stores,
+    domain: config.domain,
+    pool: rangeOf(config.numberPool),
+    signupCode: config.signupCode,
+    ...(config.pstnPool ? { pstnPool: rangeOf(config.pstnPool) } : {}),
+    ...keyOption(key),
+    outboundProxy,
+    ...(onSubscriberChanged ? { onSubscriberChanged } : {}),
+  });
+  await portal.listen({ host: config.bind, port: config.portalPort });
+  return { listeners: [listenerOf('portal', portal.server.address())], close: () => portal.close() };
+}
+
+/** One service alone on the data folder's SQLite stores, closing them when it stops. */
+async function alone(config: AllInOneConfig, start: (stores: ReturnType<typeof openDatabase>, key: string | undefined) => Promise<HttpService>): Promise<RunningServer> {
   const access = apiAccess(config);
   const stores = openDatabase(config.dataDir);
   try {
-    const hss = await startHssServers({
-      store: stores.subscribers,
-      bind: config.bind,
-      homeDomain: config.domain,
-      serverName: `sip:${config.serviceHosts.scscf}`,
-      signallingPort: config.hssPort,
-      provisioningPort: config.hssProvisioningPort,
-      ...(access.key ? { apiKey: access.key } : {}),
-    });
+    const service = await start(stores, access.key);
     return {
-      listeners: [
-        { service: 'hss', protocol: 'http', address: config.bind, port: hss.signallingPort },
-        { service: 'hss-provisioning', protocol: 'http', address: config.bind, port: hss.provisioningPort },
-      ],
+      listeners: service.listeners,
       notices: access.notices,
       stop: async () => {
-        await hss.close();
+        await service.close();
         stores.close();
       },
     };
@@ -43,59 +107,18 @@ export async function startHssAlone(config: AllInOneConfig): Promise<RunningServ
   }
 }
 
-export async function startXdmsAlone(config: AllInOneConfig): Promise<RunningServer> {
-  const access = apiAccess(config);
-  const stores = openDatabase(config.dataDir);
-  try {
-    const xdms = await buildXdmsServer({ store: stores.documents, logger: false, ...(access.key ? { apiKey: access.key } : {}) });
-    await xdms.listen({ host: config.bind, port: config.xdmsPort });
-    const bound = xdms.server.address() as AddressInfo;
-    return {
-      listeners: [{ service: 'xdms', protocol: 'http', address: bound.address, port: bound.port }],
-      notices: access.notices,
-      stop: async () => {
-        await xdms.close();
-        stores.close();
-      },
-    };
-  } catch (e) {
-    stores.close();
-    throw e;
-  }
+export function startHssAlone(config: AllInOneConfig): Promise<RunningServer> {
+  return alone(config, (stores, key) => startHss(config, stores.subscribers, key));
+}
+
+export function startXdmsAlone(config: AllInOneConfig): Promise<RunningServer> {
+  return alone(config, (stores, key) => startXdms(config, stores.documents, key));
 }
 
 /**
  * The portal alone. A core in another process sees a password reset once its HSS cache entry
  * ages out (10 s), not at once as inside the all-in-one.
  */
-export async function startPortalAlone(config: AllInOneConfig): Promise<RunningServer> {
-  const access = apiAccess(config);
-  const stores = openDatabase(config.dataDir);
-  try {
-    const portal = await buildPortalServer({
-      accounts: stores.accounts,
-      subscribers: stores.subscribers,
-      registrations: stores.registrations,
-      documents: stores.documents,
-      domain: config.domain,
-      pool: rangeOf(config.numberPool),
-      signupCode: config.signupCode,
-      ...(config.pstnPool ? { pstnPool: rangeOf(config.pstnPool) } : {}),
-      ...(access.key ? { apiKey: access.key } : {}),
-      outboundProxy: `${config.domain}:${config.sipPort} (UDP or TCP)`,
-    });
-    await portal.listen({ host: config.bind, port: config.portalPort });
-    const bound = portal.server.address() as AddressInfo;
-    return {
-      listeners: [{ service: 'portal', protocol: 'http', address: bound.address, port: bound.port }],
-      notices: access.notices,
-      stop: async () => {
-        await portal.close();
-        stores.close();
-      },
-    };
-  } catch (e) {
-    stores.close();
-    throw e;
-  }
+export function startPortalAlone(config: AllInOneConfig): Promise<RunningServer> {
+  return alone(config, (stores, key) => startPortal(config, stores, key, `${config.domain}:${config.sipPort} (UDP or TCP)`));
 }
