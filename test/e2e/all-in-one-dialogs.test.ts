@@ -6,23 +6,17 @@
  * apart from the other e2e files'), so no binding of one test is seen by another.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bodyOf, headerValues, runImsSipp, startAllInOne, tracedMessages, type AllInOne, type ImsSippResult, type TestUser } from '../harness/ims.js';
+import {
+  impuOf,
+  userFactory, bodyOf, headerValues, runImsSipp, startAllInOne, tracedMessages, type AllInOne, type ImsSippResult, type TestUser } from '../harness/ims.js';
 import { startImsSipp, startRoleCallee, xmlAttribute, xmlElements } from '../harness/ims-dialogs.js';
 import { requireTool } from '../harness/tools.js';
 
 const DOMAIN = 'example.com';
 
-let nextNumber = 6505552000;
+const newUser = userFactory(6505552000);
 
-/** Provisions a fresh subscriber on `core`. */
-async function newUser(core: AllInOne): Promise<TestUser> {
-  const number = String(nextNumber++);
-  const user = { number, password: `pw-${number}-secret` };
-  await core.addSubscriber(user.number, user.password);
-  return user;
-}
-
-const impu = (user: TestUser): string => `sip:${user.number}@${DOMAIN}`;
+const impu = (user: TestUser): string => impuOf(user, DOMAIN);
 
 /** Asserts that a SIPp run succeeded, showing its trace and the server's output when not. */
 function expectSuccess(res: ImsSippResult, core: AllInOne, what: string): void {

@@ -7,6 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerBaresip, startBaresip, type Baresip } from '../harness/baresip.js';
 import {
+  impuOf,
+  userFactory,
   bodyOf,
   headerValues,
   runImsSipp,
@@ -25,17 +27,9 @@ const MIN_EXPIRES = 2;
 const DOMAIN = 'example.com';
 const REGISTERED = /\bREGISTERED\b/;
 
-let nextNumber = 6505551000;
+const newUser = userFactory(6505551000);
 
-/** Provisions a fresh subscriber on `core`. */
-async function newUser(core: AllInOne): Promise<TestUser> {
-  const number = String(nextNumber++);
-  const user = { number, password: `pw-${number}-secret` };
-  await core.addSubscriber(user.number, user.password);
-  return user;
-}
-
-const impu = (user: TestUser): string => `sip:${user.number}@${DOMAIN}`;
+const impu = (user: TestUser): string => impuOf(user, DOMAIN);
 
 /** Asserts that a SIPp run succeeded, showing its trace and the server's output when not. */
 function expectSuccess(res: ImsSippResult, core: AllInOne, what: string): void {

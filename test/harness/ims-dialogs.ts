@@ -8,15 +8,14 @@
  * test/harness/ims.ts has the same SIPp options for its foreground runs and its callees, but
  * only for the roles test/sipp/ims-callee-*.xml; this module takes any scenario and role.
  */
-import { mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ImsSippOptions, ImsSippResult, SipCore, TestUser } from './ims.js';
+import { sippPidIn, stopSippIn, type ImsSippOptions, type ImsSippResult, type SipCore, type TestUser } from './ims.js';
 import { runSipp, sippScenario, type SippOptions, type SippResult } from './sipp.js';
 import { freePort, isPortBound, type PortProtocol } from './tools.js';
 
 const POLL_MS = 50;
-const DIGITS = /^\d+$/;
 const LISTEN_TIMEOUT_MS = 10_000;
 /** SIPp's exit code and message when its port is taken (as test/harness/sipp.ts retries them). */
 const EXIT_BIND_FAILURE = 254;
@@ -142,22 +141,6 @@ export async function startImsSipp(core: SipCore, user: TestUser, scenario: stri
     const res = await run.result;
     if (!(res.exitCode === EXIT_BIND_FAILURE && BIND_FAILURE.test(res.stdout + res.stderr))) return run;
   }
-}
-
-/** The SIPp process whose working directory is `dir` (found through /proc: runSipp does not expose its pid). */
-async function sippPidIn(dir: string): Promise<number | undefined> {
-  for (const pid of await readdir('/proc')) {
-    if (!DIGITS.test(pid)) continue;
-    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => '');
-    const exe = await readlink(`/proc/${pid}/exe`).catch(() => '');
-    if (cwd === dir && exe.endsWith('/sipp')) return Number(pid);
-  }
-  return undefined;
-}
-
-async function stopSippIn(dir: string): Promise<void> {
-  const pid = await sippPidIn(dir);
-  if (pid !== undefined) process.kill(pid, 'SIGTERM');
 }
 
 /** A SIPp callee: registers `user` (test/sipp/ims-callee.xml), then plays `role` for the first request. */

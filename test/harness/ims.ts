@@ -250,14 +250,21 @@ export async function startImsCallee(core: SipCore, user: TestUser, role: Callee
   };
 }
 
-/** SIGTERM to the SIPp process whose working directory is `dir` (found through /proc). */
-async function stopSippIn(dir: string): Promise<void> {
+/** The SIPp process whose working directory is `dir` (found through /proc: runSipp does not expose its pid). */
+export async function sippPidIn(dir: string): Promise<number | undefined> {
   for (const pid of await readdir('/proc')) {
     if (!DIGITS.test(pid)) continue;
     const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => '');
     const exe = await readlink(`/proc/${pid}/exe`).catch(() => '');
-    if (cwd === dir && exe.endsWith('/sipp')) process.kill(Number(pid), 'SIGTERM');
+    if (cwd === dir && exe.endsWith('/sipp')) return Number(pid);
   }
+  return undefined;
+}
+
+/** SIGTERM to the SIPp process whose working directory is `dir`. */
+export async function stopSippIn(dir: string): Promise<void> {
+  const pid = await sippPidIn(dir);
+  if (pid !== undefined) process.kill(pid, 'SIGTERM');
 }
 
 /** The messages of a SIPp trace that `pattern` matches on their start line, in order. */
@@ -281,4 +288,23 @@ export function headerValues(text: string, name: string): string[] {
     .split('\n')
     .filter((line) => line.toLowerCase().startsWith(prefix))
     .map((line) => line.slice(prefix.length).trim());
+}
+
+/**
+ * Provisions fresh subscribers on a core, numbered from `first` up, each with its own password:
+ * a test file takes its own range so no binding of one test is seen by another.
+ */
+export function userFactory(first: number): (core: AllInOne) => Promise<TestUser> {
+  let next = first;
+  return async (core) => {
+    const number = String(next++);
+    const user = { number, password: `pw-${number}-secret` };
+    await core.addSubscriber(user.number, user.password);
+    return user;
+  };
+}
+
+/** The IMPU of a test user in `domain`. */
+export function impuOf(user: TestUser, domain = 'example.com'): string {
+  return `sip:${user.number}@${domain}`;
 }
