@@ -54,6 +54,8 @@ export async function runAllInOneCommand(config: AllInOneConfig, out: Output, fi
 export interface RunningServer {
   readonly listeners: readonly ListenerInfo[];
   readonly notices: readonly string[];
+  /** Lines about the listeners (the TLS certificate's fingerprints), printed right after them. */
+  readonly details?: readonly string[];
   stop(): Promise<void>;
 }
 
@@ -72,6 +74,7 @@ export async function runServerCommand(
   try {
     const running = await start();
     for (const l of running.listeners) out.line(listenerLine(l));
+    for (const d of running.details ?? []) out.line(d);
     for (const n of running.notices) out.line(n);
     out.line(`tidewater ${name} for ${config.domain} ready`);
     for (const h of hints) out.line(h);

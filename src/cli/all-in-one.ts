@@ -31,6 +31,7 @@ import { startMetricsServer, type MetricSource } from '../observability/http.js'
 import { createLogger, errorSink, type Logger } from '../observability/log.js';
 import { HttpHss } from '../hss/index.js';
 import { apiAccess } from './api-key.js';
+import { certificateLines, edgeCertificate, type EdgeCertificate } from './edge-certificate.js';
 import { startHss, startPortal, startXdms, type HttpService } from './services.js';
 import { openAllInOneStorage } from './storage.js';
 
@@ -38,7 +39,7 @@ import { openAllInOneStorage } from './storage.js';
 export interface ListenerInfo {
   /** `sip`, `metrics`, ... */
   readonly service: string;
-  /** `udp`, `tcp`, `ws`, `http`. */
+  /** `udp`, `tcp`, `tls`, `ws`, `wss`, `http`. */
   readonly protocol: string;
   readonly address: string;
   readonly port: number;
@@ -49,6 +50,10 @@ export interface RunningAllInOne {
   readonly listeners: readonly ListenerInfo[];
   /** Lines for the operator to read once (a newly generated API key). */
   readonly notices: readonly string[];
+  /** Lines printed after the listeners: the TLS certificate and its fingerprints. */
+  readonly details: readonly string[];
+  /** The certificate of the TLS and WSS listeners. */
+  readonly certificate: EdgeCertificate;
   /** Stops every listener and closes storage. */
   stop(): Promise<void>;
 }
@@ -69,7 +74,8 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
   };
   try {
     cleanup.push(() => transports.close());
-    const listeners = await listen(transports, config);
+    const certificate = edgeCertificate(config);
+    const listeners = await listen(transports, config, certificate);
     const wiring = wire(config, storage, transports, listeners.proxy, onError, log);
     cleanup.push(() => wiring.stop());
     const access = apiAccess(config);
@@ -92,29 +98,45 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
       ...http.flatMap((service) => service.listeners),
       { service: 'metrics', protocol: 'http', address: metrics.address, port: metrics.port },
     ];
-    log.info({ domain: config.domain, dataDir: config.dataDir, listeners: info.map((l) => `${l.service}/${l.protocol} ${l.address}:${l.port}`) }, 'all-in-one started');
+    log.info(
+      {
+        domain: config.domain,
+        dataDir: config.dataDir,
+        listeners: info.map((l) => `${l.service}/${l.protocol} ${l.address}:${l.port}`),
+        certificate: { origin: certificate.origin, file: certificate.certFile, sha256: certificate.sha256 },
+      },
+      'all-in-one started',
+    );
     cleanup.unshift(() => log.flush());
-    return { listeners: info, notices: access.notices, stop };
+    return { listeners: info, notices: access.notices, details: certificateLines(certificate), certificate, stop };
   } catch (e) {
     await stop();
     throw e;
   }
 }
 
-async function listen(transports: TransportLayer, config: AllInOneConfig): Promise<{ proxy: ProxyListener[]; info: ListenerInfo[] }> {
+/**
+ * The edge's listeners, each on `config.bind` only: SIP over UDP and TCP (sipPort), TLS (tlsPort),
+ * WebSocket (wsPort) and secure WebSocket (wssPort); TLS and WSS present the edge's certificate.
+ */
+async function listen(transports: TransportLayer, config: AllInOneConfig, certificate: EdgeCertificate): Promise<{ proxy: ProxyListener[]; info: ListenerInfo[] }> {
   const advertised = advertisedHost(config.bind);
   const proxy: ProxyListener[] = [];
   const info: ListenerInfo[] = [];
+  const tls = { cert: certificate.cert, key: certificate.key };
   const wanted: Array<[TransportProtocol, number]> = [
     ['UDP', config.sipPort],
     ['TCP', config.sipPort],
+    ['TLS', config.tlsPort],
     ['WS', config.wsPort],
+    ['WSS', config.wssPort],
   ];
   let sipPort = config.sipPort;
   for (const [protocol, port] of wanted) {
     // Port 0 for SIP: UDP picks a free port and TCP takes the same one.
     const p = protocol === 'TCP' ? sipPort : port;
-    const bound = await transports.listen({ protocol, address: config.bind, port: p });
+    const secure = protocol === 'TLS' || protocol === 'WSS';
+    const bound = await transports.listen({ protocol, address: config.bind, port: p, ...(secure ? { tls } : {}) });
     if (protocol === 'UDP') sipPort = bound.port;
     proxy.push({ protocol, host: advertised, port: bound.port });
     info.push({ service: 'sip', protocol: protocol.toLowerCase(), address: bound.address, port: bound.port });

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Headings of docs/configuration.md, in order. */
-export const CONFIG_SECTIONS = ['General', 'Ports', 'Registration', 'Authentication', 'Portal', 'Service hosts', 'Logging'] as const;
+export const CONFIG_SECTIONS = ['General', 'Ports', 'TLS', 'Registration', 'Authentication', 'Portal', 'Service hosts', 'Logging'] as const;
 export type ConfigSection = (typeof CONFIG_SECTIONS)[number];
 
 /** Digest algorithms the registrar can challenge with (RFC 7616 §3.3, RFC 8760 §2). */
@@ -102,6 +102,14 @@ const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-
 const hostName = () => z.string().regex(HOST_NAME).transform((s) => s.toLowerCase());
 const HOST_ALLOWED = 'a DNS name (letters, digits, hyphens and dots)';
 
+/** An http:// or https:// URL (the address of a service in another process). */
+const httpUrl = () =>
+  z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//i.test(u));
+const URL_ALLOWED = 'an http or https URL';
+
 const port = () => z.number().int().min(0).max(65535);
 const PORT_ALLOWED = 'a port number from 0 to 65535 (0: any free port)';
 const MAX_EXPIRES = 2 ** 31 - 1;
@@ -118,6 +126,19 @@ function portField(path: string, what: string, defaultPort: number) {
     allowed: PORT_ALLOWED,
     valueName: 'port',
     fromText: integerText,
+  });
+}
+
+/** A path setting (no NUL); the file itself is read and checked at start-up. */
+function pemFileField(path: string, description: string, defaultText: string) {
+  return field({
+    path,
+    section: 'TLS',
+    description,
+    schema: z.string().min(1).refine((s) => !s.includes('\0')).optional(),
+    defaultText,
+    allowed: 'a non-empty path to a PEM file',
+    valueName: 'file',
   });
 }
 
@@ -187,6 +208,14 @@ export const F = {
   }),
   sipPort: portField('sipPort', 'SIP port of the edge (P-CSCF) for clients, UDP and TCP.', 5060),
   wsPort: portField('wsPort', 'SIP over WebSocket port of the edge (RFC 7118, `sip` subprotocol).', 5062),
+  tlsPort: portField('tlsPort', 'SIP over TLS port of the edge for clients (RFC 3261 §26.2, RFC 5630), with the certificate of tlsCert.', 5061),
+  wssPort: portField('wssPort', 'SIP over secure WebSocket port of the edge, for browsers (RFC 7118 over TLS, `sip` subprotocol), with the certificate of tlsCert.', 5063),
+  tlsCert: pemFileField(
+    'tlsCert',
+    'PEM file of the certificate (chain) the TLS and WSS listeners present; give tlsKey with it. Without both, a self-signed certificate for the domain (and localhost, 127.0.0.1) is generated at first start and kept in <dataDir>/tls/.',
+    'none (self-signed, <dataDir>/tls/cert.pem)',
+  ),
+  tlsKey: pemFileField('tlsKey', 'PEM file of the unencrypted private key of tlsCert; give tlsCert with it.', 'none (self-signed, <dataDir>/tls/key.pem)'),
   hssPort: portField('hssPort', 'HTTP port of the HSS signalling API (Clearwater Homestead paths).', 8888),
   hssProvisioningPort: portField('hssProvisioningPort', 'HTTP port of the HSS provisioning API (Clearwater Homestead-prov paths).', 8889),
   xdmsPort: portField('xdmsPort', 'HTTP port of the XDMS (XCAP, Ut interface).', 7888),
@@ -233,9 +262,9 @@ export const F = {
     section: 'General',
     description:
       'Signalling API of an HSS in another process (`tidewater hss`), e.g. http://hss.example.net:8888: the core then asks it instead of the subscriber data in the data folder, with apiKey as its NGV-API-Key.',
-    schema: z.string().url().refine((u) => /^https?:/.test(u)).optional(),
+    schema: httpUrl().optional(),
     defaultText: 'none (the HSS in this process)',
-    allowed: 'an http or https URL',
+    allowed: URL_ALLOWED,
     valueName: 'url',
   }),
   signupCode: field({
@@ -264,6 +293,26 @@ export const F = {
     defaultText: 'none',
     allowed: 'two numbers of the same length, first <= last, joined by `-`',
     valueName: 'range',
+  }),
+  hssProvisioningUrl: field({
+    path: 'hssProvisioningUrl',
+    section: 'Portal',
+    description:
+      'Provisioning API of an HSS in another process (`tidewater hss`), e.g. http://hss.example.net:8889: `tidewater portal` then creates, changes and deletes the subscriber data of its numbers there, with apiKey as its NGV-API-Key, instead of in the data folder. Give xdmsUrl with it.',
+    schema: httpUrl().optional(),
+    defaultText: 'none (the data folder\u2019s subscriber data)',
+    allowed: URL_ALLOWED,
+    valueName: 'url',
+  }),
+  xdmsUrl: field({
+    path: 'xdmsUrl',
+    section: 'Portal',
+    description:
+      'XCAP root of an XDMS in another process (`tidewater xdms`), e.g. http://xdms.example.net:7888: `tidewater portal` then reads and writes the simservs documents of its numbers there, with apiKey as its NGV-API-Key, instead of in the data folder. Give hssProvisioningUrl with it.',
+    schema: httpUrl().optional(),
+    defaultText: 'none (the data folder\u2019s documents)',
+    allowed: URL_ALLOWED,
+    valueName: 'url',
   }),
   edgeHost: serviceHostField('edge', 'edge (P-CSCF)', 'pcscf'),
   icscfHost: serviceHostField('icscf', 'I-CSCF', 'icscf'),

@@ -47,7 +47,7 @@ const serviceHosts = z.object({ edge: F.edgeHost.schema, icscf: F.icscfHost.sche
 const log = z.object({ level: withDefault(F.logLevel) }).strict().prefault({});
 
 /** Keys of the TCP listeners, which may not share a port (0, any free port, excepted). */
-const TCP_PORT_KEYS = ['sipPort', 'wsPort', 'hssPort', 'hssProvisioningPort', 'xdmsPort', 'portalPort', 'metricsPort'] as const;
+const TCP_PORT_KEYS = ['sipPort', 'wsPort', 'tlsPort', 'wssPort', 'hssPort', 'hssProvisioningPort', 'xdmsPort', 'portalPort', 'metricsPort'] as const;
 
 /**
  * The all-in-one's configuration. `allInOneConfigSchema.parse({})` gives the defaults; tests
@@ -60,6 +60,10 @@ export const allInOneConfigSchema = z
     bind: withDefault(F.bind),
     sipPort: withDefault(F.sipPort),
     wsPort: withDefault(F.wsPort),
+    tlsPort: withDefault(F.tlsPort),
+    wssPort: withDefault(F.wssPort),
+    tlsCert: F.tlsCert.schema,
+    tlsKey: F.tlsKey.schema,
     hssPort: withDefault(F.hssPort),
     hssProvisioningPort: withDefault(F.hssProvisioningPort),
     apiKey: F.apiKey.schema,
@@ -72,6 +76,8 @@ export const allInOneConfigSchema = z
     signupCode: withDefault(F.signupCode),
     numberPool: withDefault(F.numberPool),
     pstnPool: F.pstnPool.schema,
+    hssProvisioningUrl: F.hssProvisioningUrl.schema,
+    xdmsUrl: F.xdmsUrl.schema,
     serviceHosts,
     log,
   })
@@ -81,6 +87,11 @@ export const allInOneConfigSchema = z
       const earlier = TCP_PORT_KEYS.slice(0, i).find((other) => c[other] === c[key] && c[key] !== 0);
       if (earlier) crossIssue(ctx, [key], c[key], `must differ from ${earlier} (both are TCP listeners)`, [earlier]);
     });
+    // A certificate without its key (or the reverse) cannot serve TLS: name the one missing.
+    if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) {
+      const [missing, given] = c.tlsCert === undefined ? (['tlsCert', 'tlsKey'] as const) : (['tlsKey', 'tlsCert'] as const);
+      crossIssue(ctx, [missing], undefined, `must be given with ${given} (both or neither)`, [given]);
+    }
   })
   .transform((c) => ({
     ...c,

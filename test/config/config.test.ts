@@ -37,6 +37,8 @@ describe('configuration defaults', () => {
       bind: '0.0.0.0',
       sipPort: 5060,
       wsPort: 5062,
+      tlsPort: 5061,
+      wssPort: 5063,
       hssPort: 8888,
       hssProvisioningPort: 8889,
       xdmsPort: 7888,
@@ -61,9 +63,11 @@ describe('configuration defaults', () => {
       Object.entries(o).flatMap(([k, v]) =>
         typeof v === 'object' && v !== null && !Array.isArray(v) ? leaves(v as object, `${prefix}${k}.`) : [`${prefix}${k}`],
       );
-    // apiKey, pstnPool and hssUrl have no default: no key on loopback, else one generated at
-    // start (src/cli/api-key.ts); no PSTN numbers unless a range is given; the HSS in this process.
-    const unsetByDefault = ['apiKey', 'pstnPool', 'hssUrl'];
+    // apiKey, pstnPool, hssUrl, hssProvisioningUrl and xdmsUrl have no default: no key on
+    // loopback, else one generated at start (src/cli/api-key.ts); no PSTN numbers unless a range
+    // is given; the HSS and the XDMS of this process (or of the data folder).
+    // tlsCert and tlsKey neither: a self-signed certificate is made in the data folder.
+    const unsetByDefault = ['apiKey', 'pstnPool', 'hssUrl', 'hssProvisioningUrl', 'xdmsUrl', 'tlsCert', 'tlsKey'];
     const withDefaults = CONFIG_FIELDS.filter((f) => !unsetByDefault.includes(f.path)).map((f) => f.path);
     expect(leaves(defaultConfig()).sort()).toEqual(withDefaults.sort());
     expect(loadConfig({ env: { TIDEWATER_API_KEY: 'k'.repeat(20) } }).apiKey).toBe('k'.repeat(20));
@@ -87,6 +91,14 @@ describe('configuration precedence', () => {
       flags: { hssPort: '8000' },
     });
     expect([config.sipPort, config.wsPort, config.hssPort, config.xdmsPort]).toEqual([6000, 7002, 8000, 7999]);
+  });
+
+  it('reads the portal\u2019s HSS provisioning and XDMS URLs from the file, the environment and flags', () => {
+    const file = yamlFile('hssProvisioningUrl: http://hss.example.net:8889\nxdmsUrl: http://xdms.example.net:7888\n');
+    const fromFile = loadConfig({ file, env: {} });
+    expect([fromFile.hssProvisioningUrl, fromFile.xdmsUrl]).toEqual(['http://hss.example.net:8889', 'http://xdms.example.net:7888']);
+    const overridden = loadConfig({ file, env: { TIDEWATER_XDMS_URL: 'https://xdms.test/' }, flags: { hssProvisioningUrl: 'http://127.0.0.1:18889' } });
+    expect([overridden.hssProvisioningUrl, overridden.xdmsUrl]).toEqual(['http://127.0.0.1:18889', 'https://xdms.test/']);
   });
 
   it('takes the file from TIDEWATER_CONFIG when none is given', () => {
@@ -159,6 +171,17 @@ describe('configuration errors name the key and where the value came from', () =
       'config: registration.maxExpires (from --registration-max-expires) must be at least registration.minExpires, got "30"; ' +
         'registration.minExpires is 60 (default)',
     );
+  });
+
+  it('a service URL that is not http or https, from a flag, the environment or the file', () => {
+    expect(problemsOf({ env: {}, flags: { hssProvisioningUrl: 'hss:8889' } })).toEqual([
+      'config: hssProvisioningUrl (from --hss-provisioning-url) must be an http or https URL, got "hss:8889"',
+    ]);
+    expect(problemsOf({ env: { TIDEWATER_XDMS_URL: 'ftp://xdms.example.net/' } })).toEqual([
+      'config: xdmsUrl (from TIDEWATER_XDMS_URL) must be an http or https URL, got "ftp://xdms.example.net/"',
+    ]);
+    const file = yamlFile('xdmsUrl: 7888\n');
+    expect(problemsOf({ file, env: {} })).toEqual([`config: xdmsUrl (from config file ${file}) must be an http or https URL, got 7888`]);
   });
 
   it('two TCP listeners on one port', () => {

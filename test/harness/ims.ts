@@ -51,6 +51,10 @@ export interface SipCore {
 /** A running all-in-one started by {@link startAllInOne}. */
 export interface AllInOne extends SipCore {
   readonly wsPort: number;
+  /** SIP over TLS on 127.0.0.1 (the certificate: `<dataDir>/tls/cert.pem` unless configured). */
+  readonly tlsPort: number;
+  /** SIP over secure WebSocket on 127.0.0.1, same certificate. */
+  readonly wssPort: number;
   readonly dataDir: string;
   /** `tidewater subscriber add NUMBER --password PASSWORD`; resolves with its stdout. */
   addSubscriber(number: string, password: string): Promise<string>;
@@ -80,11 +84,13 @@ export async function tidewaterCli(args: readonly string[]): Promise<string> {
 interface Ports {
   readonly sip: number;
   readonly ws: number;
+  readonly tls: number;
+  readonly wss: number;
 }
 
 function serverArgs(dataDir: string, domain: string, ports: Ports, configFile: string | undefined, extra: readonly string[]): string[] {
   const args = [CLI, 'all-in-one', '--data-dir', dataDir, '--bind', '127.0.0.1', '--domain', domain];
-  args.push('--sip-port', String(ports.sip), '--ws-port', String(ports.ws));
+  args.push('--sip-port', String(ports.sip), '--ws-port', String(ports.ws), '--tls-port', String(ports.tls), '--wss-port', String(ports.wss));
   for (const flag of ['--hss-port', '--hss-provisioning-port', '--xdms-port', '--portal-port', '--metrics-port']) args.push(flag, '0');
   if (configFile !== undefined) args.push('--config', configFile);
   return [...args, ...extra];
@@ -103,7 +109,7 @@ export async function startAllInOne(opts: AllInOneOptions = {}): Promise<AllInOn
     configFile = join(dataDir, 'config.yaml');
     await writeFile(configFile, `${JSON.stringify(opts.config, null, 2)}\n`);
   }
-  const ports: Ports = { sip: await freeUdpTcpPort(), ws: await freePort('tcp') };
+  const ports: Ports = { sip: await freeUdpTcpPort(), ws: await freePort('tcp'), tls: await freePort('tcp'), wss: await freePort('tcp') };
   const args = serverArgs(dataDir, domain, ports, configFile, opts.extraArgs ?? []);
   const launch = (): Promise<RunningProcess> =>
     startProcess(process.execPath, args, { cwd: REPO_ROOT, readyLine: READY_LINE, timeoutMs: opts.timeoutMs ?? 20_000 });
@@ -113,6 +119,8 @@ export async function startAllInOne(opts: AllInOneOptions = {}): Promise<AllInOn
   const core: AllInOne = {
     sipPort: ports.sip,
     wsPort: ports.ws,
+    tlsPort: ports.tls,
+    wssPort: ports.wss,
     dataDir,
     domain,
     addSubscriber: (number, password) =>

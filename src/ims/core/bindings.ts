@@ -2,7 +2,7 @@
  * The registrar's binding rules (RFC 3261 §10.3 steps 6-8, RFC 5626 §6, RFC 5627 §4), as pure
  * functions over the stored bindings so they can run inside a compare-and-set retry loop.
  */
-import type { NameAddr, SipRequest } from '../../sip/index.js';
+import { unescapeUriPart, type NameAddr, type SipRequest, type Uri } from '../../sip/index.js';
 import type { Binding, ReceivedFrom } from '../../storage/index.js';
 
 const EXPIRES_VALUE = /^[0-9]{1,10}$/;
@@ -135,15 +135,57 @@ export function applyChanges(current: readonly Binding[], changes: readonly Cont
   return { ok: true, bindings: out };
 }
 
-/** The Contact header values of a 200 to REGISTER: every live binding with its remaining time. */
-export function contactValues(bindings: readonly Binding[], now: number): string[] {
+/**
+ * The Contact header values of a 200 to REGISTER: every live binding with its remaining time,
+ * and, when `gruuAor` is given (the REGISTER said `Supported: gruu`), the public GRUU of each
+ * binding that has an instance id (RFC 5627 §5.3).
+ */
+export function contactValues(bindings: readonly Binding[], now: number, gruuAor?: string): string[] {
   return bindings.map((b) => {
     let v = `<${b.contact}>;expires=${Math.max(0, Math.round((b.expiresAt - now) / 1000))}`;
     if (b.q !== undefined) v += `;q=${b.q}`;
     if (b.instanceId !== undefined) v += `;+sip.instance="${b.instanceId}"`;
     if (b.regId !== undefined) v += `;reg-id=${b.regId}`;
+    if (b.instanceId !== undefined && gruuAor !== undefined) v += `;pub-gruu="${publicGruu(gruuAor, b.instanceId)}"`;
     return v;
   });
+}
+
+/** Characters a `gr` value keeps as they are (RFC 3261 §25.1 paramchar: unreserved and param-unreserved). */
+const PARAM_CHAR = /[A-Za-z0-9\-_.!~*'()[\]/:&+$]/;
+
+/** An instance id without the angle brackets of its `+sip.instance` form: `urn:uuid:...`. */
+function bareInstance(instanceId: string): string {
+  return instanceId.startsWith('<') && instanceId.endsWith('>') ? instanceId.slice(1, -1) : instanceId;
+}
+
+/**
+ * The public GRUU of an AoR and instance (RFC 5627 §3.1): the AoR with a `gr` parameter holding
+ * the instance id without its angle brackets, escaped where the URI grammar needs it,
+ * e.g. `sip:6505550001@example.com;gr=urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6`.
+ */
+export function publicGruu(aor: string, instanceId: string): string {
+  let value = '';
+  for (const ch of bareInstance(instanceId)) {
+    value += PARAM_CHAR.test(ch) ? ch : [...Buffer.from(ch, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  }
+  return `${aor};gr=${value}`;
+}
+
+/**
+ * The instance a GRUU Request-URI names (RFC 5627 §5.5): its `gr` value unescaped; `null` for a
+ * `gr` without a value (a temporary GRUU, which this registrar never hands out); undefined for
+ * a URI that is no GRUU.
+ */
+export function gruuInstance(uri: Uri): string | null | undefined {
+  if (uri.kind !== 'sip' || !uri.params.has('gr')) return undefined;
+  const value = uri.params.get('gr');
+  return value ? unescapeUriPart(value) : null;
+}
+
+/** True when `b` was registered by the instance a GRUU names (instance ids compared without case). */
+export function isInstance(b: Binding, instance: string): boolean {
+  return b.instanceId !== undefined && bareInstance(b.instanceId).toLowerCase() === bareInstance(instance).toLowerCase();
 }
 
 /** Live bindings, highest q first (RFC 3261 §16.6: targets in q order), ties in stored order. */

@@ -145,7 +145,7 @@ export class Registrar {
     const bindings = (outcome.status === 'written' ? outcome.bindings : (outcome.record?.bindings ?? [])).filter((b) => b.expiresAt > now);
     const type = bindings.length === 0 ? 'USER_DEREGISTRATION' : before === 0 ? 'REGISTRATION' : 'RE_REGISTRATION';
     const assignment = bindings.length === 0 && before === 0 ? undefined : await this.opts.hss.serverAssignment(aor, type, this.opts.scscf);
-    this.respondOk(ctx, bindings, assignment?.implicitSet, now);
+    this.respondOk(ctx, bindings, assignment?.implicitSet, now, impu);
     if (outcome.status === 'written') {
       const cause = bindings.length === 0 ? 'deregistered' : before === 0 ? 'registered' : 'refreshed';
       this.opts.onChange?.({ aor, implicitSet: assignment?.implicitSet, bindings, cause });
@@ -159,10 +159,12 @@ export class Registrar {
     return { now, callId: req.callId, cseq: req.cseq.seq, path, ...(flowId ? { flowId } : {}), ...(ua ? { userAgent: ua } : {}) };
   }
 
-  private respondOk(ctx: RequestContext, bindings: readonly Binding[], set: ImplicitSet | undefined, now: number): void {
+  /** The 200 (RFC 3261 §10.3 step 8); public GRUUs of the registered AoR for a client that supports them (RFC 5627 §5.3). */
+  private respondOk(ctx: RequestContext, bindings: readonly Binding[], set: ImplicitSet | undefined, now: number, impu: string): void {
     const req = ctx.request;
     const headers: Array<[string, string]> = [];
-    for (const c of contactValues(bindings, now)) headers.push(['Contact', c]);
+    const gruuAor = req.getAll('supported').some((o) => o.trim().toLowerCase() === 'gruu') ? impu : undefined;
+    for (const c of contactValues(bindings, now, gruuAor)) headers.push(['Contact', c]);
     for (const p of req.getAll('path')) headers.push(['Path', p]);
     if (bindings.length) {
       headers.push(['Service-Route', this.opts.serviceRoute]);

@@ -8,7 +8,7 @@ import { parseUri, type ProxyService, type RequestContext, type Uri } from '../.
 import type { RegistrationStore } from '../../storage/index.js';
 import { locate, type Hss, type LocationInfo } from '../hss.js';
 import type { HomeDomain } from '../identity.js';
-import { liveTargets } from './bindings.js';
+import { gruuInstance, isInstance, liveTargets } from './bindings.js';
 import { routeTo } from './icscf.js';
 import type { Registrar } from './registrar.js';
 
@@ -91,13 +91,21 @@ export class ScscfService implements ProxyService {
     return this.serveCallee(ctx, callee);
   }
 
+  /**
+   * Forks to the callee's live contacts; a Request-URI that is a public GRUU (RFC 5627 §5.5)
+   * reaches only the contacts of its instance, the most recently refreshed first (RFC 5626 §5.3),
+   * and gets 480 when that instance has none.
+   */
   private async serveCallee(ctx: RequestContext, callee: LocationInfo): Promise<void> {
     const record = await this.opts.registrations.get(callee.defaultImpu);
-    const targets = liveTargets(record?.bindings ?? [], this.now());
+    let targets = liveTargets(record?.bindings ?? [], this.now());
+    const instance = gruuInstance(ctx.request.uri);
+    if (instance === null) return ctx.respond(404, 'Not Found - unknown GRUU');
+    if (instance !== undefined) targets = targets.filter((b) => isInstance(b, instance)).sort((a, b) => b.expiresAt - a.expiresAt);
     if (!targets.length) return ctx.respond(480, 'Temporarily Unavailable');
     ctx.forward(
       targets.map((b) => ({ uri: parseUri(b.contact), routes: [...b.path] })),
-      { recordRoute: false },
+      { recordRoute: false, ...(instance !== undefined ? { mode: 'sequential' as const } : {}) },
     );
   }
 

@@ -7,7 +7,8 @@
  *   (RFC 3325: P-Asserted-Identity from the registered set; a client's own is removed), and
  *   routes them along the Service-Route, Record-Routing itself with the flow token;
  * - delivers requests for its clients (reached through the stored Path) over the client's flow,
- *   and in-dialog requests over the flow named in the Route set.
+ *   and in-dialog requests over the flow named in the Route set; an INVITE whose offer a WebRTC
+ *   client on a WebSocket flow cannot accept gets 488 instead (media.ts).
  */
 import {
   SipUri,
@@ -21,6 +22,7 @@ import {
 } from '../../sip/index.js';
 import { impuOf } from '../identity.js';
 import type { FlowTokens } from './flow-token.js';
+import { mediaMismatch } from './media.js';
 
 /** What a flow registered, learnt from a 200 to its REGISTER. */
 export interface FlowRegistration {
@@ -188,11 +190,18 @@ export class EdgeService implements ProxyService {
 
   // ---- core side ---------------------------------------------------------------------------
 
-  /** A request for a client, addressed to this edge by the client's stored Path. */
+  /**
+   * A request for a client, addressed to this edge by the client's stored Path: over the
+   * client's flow (RFC 5626 §5.3), 430 when that flow is gone, 488 with Warning 302 (RFC 3261
+   * §20.43) for an offer the client cannot accept (TS 24.229 §5.2.7.2).
+   */
   private terminating(ctx: RequestContext): void {
     const flowId = this.opts.tokens.flowOfRoutes(ctx.consumedRoutes, undefined);
     if (flowId === undefined) return ctx.forward();
-    if (!this.opts.lookupFlow(flowId)) return ctx.respond(430, 'Flow Failed');
+    const flow = this.opts.lookupFlow(flowId);
+    if (!flow) return ctx.respond(430, 'Flow Failed');
+    const mismatch = mediaMismatch(ctx.request, flow.protocol);
+    if (mismatch !== undefined) return ctx.respond(488, 'Not Acceptable Here', [['Warning', `302 ${this.opts.host} "${mismatch}"`]]);
     ctx.forward({ flowId }, { recordRouteUser: this.opts.tokens.encode(flowId) });
   }
 }
