@@ -94,7 +94,9 @@ export function buildProgram(out: Output, env: NodeJS.ProcessEnv = process.env):
     });
   program.addCommand(addConfigOptions(xdms));
   const portal = new Command('portal')
-    .description('run the portal alone: sign-up, numbers and service settings (portalPort) on the data folder')
+    .description(
+      'run the portal alone (portalPort): accounts in the data folder; numbers provisioned in the HSS and the XDMS at hssProvisioningUrl and xdmsUrl (give both), or, without them, in the data folder\u2019s subscriber data and documents',
+    )
     .action(async (_opts, command: Command) => {
       const { config } = configOf(command, env);
       const { startPortalAlone } = await import('./services.js');

@@ -1,14 +1,16 @@
 /**
  * The HTTP services (HSS, XDMS, portal), started the same way inside the all-in-one and alone
  * (`tidewater hss`, `tidewater xdms`, `tidewater portal`, issue 4): each takes the stores it
- * serves and the API key rule of the configuration, and reports its listeners.
+ * serves and the API key rule of the configuration, and reports its listeners. The portal alone
+ * reaches the HSS and the XDMS by URL when `hssProvisioningUrl` and `xdmsUrl` are set.
  */
 import type { AddressInfo } from 'node:net';
 import type { AllInOneConfig } from '../config/index.js';
-import { startHssServers } from '../hss/index.js';
-import { buildPortalServer } from '../portal/index.js';
+import { ConfigError, fieldAt } from '../config/index.js';
+import { HssProvisioningClient, startHssServers } from '../hss/index.js';
+import { buildPortalServer, RemoteHssSubscribers, type PortalDocuments, type PortalSubscribers } from '../portal/index.js';
 import type { AccountStore, DocumentStore, RegistrationStore, SubscriberStore } from '../storage/index.js';
-import { buildXdmsServer } from '../xdms/index.js';
+import { buildXdmsServer, XcapClient } from '../xdms/index.js';
 import type { ListenerInfo } from './all-in-one.js';
 import type { RunningServer } from './all-in-one-command.js';
 import { apiAccess } from './api-key.js';
@@ -58,12 +60,12 @@ export async function startXdms(config: AllInOneConfig, documents: DocumentStore
   return { listeners: [listenerOf('xdms', xdms.server.address())], close: () => xdms.close() };
 }
 
-/** The stores the portal works on. */
+/** What the portal works on: its accounts, the bindings it shows, subscriber data and documents here or elsewhere. */
 export interface PortalStores {
   readonly accounts: AccountStore;
-  readonly subscribers: SubscriberStore;
+  readonly subscribers: SubscriberStore | PortalSubscribers;
   readonly registrations: RegistrationStore;
-  readonly documents: DocumentStore;
+  readonly documents: PortalDocuments;
 }
 
 export async function startPortal(
@@ -115,10 +117,44 @@ export function startXdmsAlone(config: AllInOneConfig): Promise<RunningServer> {
   return alone(config, (stores, key) => startXdms(config, stores.documents, key));
 }
 
+/** The HSS provisioning API and the XDMS of a portal in its own process: both, or neither (undefined). */
+function remoteServicesOf(config: AllInOneConfig): { hssProvisioningUrl: string; xdmsUrl: string } | undefined {
+  const { hssProvisioningUrl, xdmsUrl } = config;
+  if (hssProvisioningUrl === undefined && xdmsUrl === undefined) return undefined;
+  if (hssProvisioningUrl !== undefined && xdmsUrl !== undefined) return { hssProvisioningUrl, xdmsUrl };
+  const [given, missing] = hssProvisioningUrl === undefined ? ['xdmsUrl', 'hssProvisioningUrl'] : ['hssProvisioningUrl', 'xdmsUrl'];
+  const f = fieldAt(missing)!;
+  throw new ConfigError([
+    `config: ${missing} (${f.flag}, ${f.env}) is needed with ${given}: the portal uses an HSS and an XDMS in other processes together, or neither`,
+  ]);
+}
+
 /**
- * The portal alone. A core in another process sees a password reset once its HSS cache entry
- * ages out (10 s), not at once as inside the all-in-one.
+ * The portal's stores when the HSS and the XDMS run elsewhere: subscriber data over the HSS
+ * provisioning API and simservs over XCAP, both with the configured `apiKey`; accounts, the
+ * IRS of each number and the bindings shown stay in the portal's own data folder.
  */
-export function startPortalAlone(config: AllInOneConfig): Promise<RunningServer> {
-  return alone(config, (stores, key) => startPortal(config, stores, key, `${config.domain}:${config.sipPort} (UDP or TCP)`));
+function remotePortalStores(config: AllInOneConfig, urls: { hssProvisioningUrl: string; xdmsUrl: string }, own: ReturnType<typeof openDatabase>): PortalStores {
+  const key = keyOption(config.apiKey);
+  const hss = new HssProvisioningClient({ url: urls.hssProvisioningUrl, ...key });
+  return {
+    accounts: own.accounts,
+    registrations: own.registrations,
+    subscribers: new RemoteHssSubscribers(hss, own.documents),
+    documents: new XcapClient({ url: urls.xdmsUrl, ...key }),
+  };
+}
+
+/**
+ * The portal alone. With `hssProvisioningUrl` and `xdmsUrl` it keeps only its accounts in the
+ * data folder (as Ellis kept its own database) and provisions numbers in the HSS and the XDMS
+ * at those URLs; without them it shares the data folder's subscriber data and documents with
+ * whatever else uses the folder. Either way the bindings it shows are the data folder's. A core
+ * in another process sees a password reset once its HSS cache entry ages out (10 s), not at once
+ * as inside the all-in-one.
+ */
+export async function startPortalAlone(config: AllInOneConfig): Promise<RunningServer> {
+  const remote = remoteServicesOf(config);
+  const proxy = `${config.domain}:${config.sipPort} (UDP or TCP)`;
+  return alone(config, (stores, key) => startPortal(config, remote ? remotePortalStores(config, remote, stores) : stores, key, proxy));
 }

@@ -1,7 +1,8 @@
 /**
  * The HSS HTTP services (issue 4): the signalling API (Clearwater's Homestead, port 8888) and
  * the provisioning API (Homestead-prov, port 8889) as fastify plugins, builders of ready
- * instances, a starter for both, and {@link HttpHss}, the client the core uses for a remote HSS.
+ * instances, a starter for both, {@link HttpHss}, the client the core uses for a remote HSS, and
+ * {@link HssProvisioningClient}, the one the portal uses.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { hssProvisioningPlugin, type HssProvisioningOptions } from './provisioning.js';
@@ -9,6 +10,7 @@ import { hssSignallingPlugin, type HssSignallingOptions } from './signalling.js'
 
 export { HSS_ERRORS, HssError, type HssErrorCode } from './errors.js';
 export { HttpHss, type HttpHssOptions } from './client.js';
+export { HssProvisioningClient, type HssProvisioningClientOptions, type PrivateAnswer, type PrivateBody } from './provisioning-client.js';
 export { hssProvisioningPlugin, type HssProvisioningOptions } from './provisioning.js';
 export { hssSignallingPlugin, type HssSignallingOptions } from './signalling.js';
 

@@ -22,7 +22,7 @@ export const PORTAL_ERRORS = Object.freeze({
   TW_ERR_PORTAL_RATE_LIMITED: { status: 429 },
   /** Every number of the pool is taken. */
   TW_ERR_PORTAL_POOL_EXHAUSTED: { status: 503 },
-  /** Storage failed or is gone. */
+  /** Storage failed or is gone: the portal's database, or the HSS or XDMS it reaches by URL. */
   TW_ERR_PORTAL_UNAVAILABLE: { status: 503 },
   /** Anything else; details are logged, not answered. */
   TW_ERR_PORTAL_INTERNAL: { status: 500 },
@@ -58,6 +58,6 @@ export function fromStorage(error: StorageError): PortalError {
   if (status === 404) return new PortalError('TW_ERR_PORTAL_NOT_FOUND', error.message);
   if (status === 409) return new PortalError('TW_ERR_PORTAL_EXISTS', error.message);
   if (status === 400) return new PortalError('TW_ERR_PORTAL_BAD_REQUEST', error.message);
-  if (status === 503) return new PortalError('TW_ERR_PORTAL_UNAVAILABLE', 'storage unavailable');
+  if (status === 503) return new PortalError('TW_ERR_PORTAL_UNAVAILABLE', 'storage unavailable (the database, the HSS or the XDMS); try again later');
   return new PortalError('TW_ERR_PORTAL_INTERNAL', 'internal error');
 }

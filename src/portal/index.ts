@@ -1,11 +1,13 @@
 /**
  * The self-service portal (Clearwater's Ellis): the REST API of INTERFACES.md and a web UI, one
- * fastify plugin on the stores, in-process. Wiring lives in src/cli.
+ * fastify plugin on its own accounts and the registrar's bindings, with the HSS's subscriber
+ * data and the XDMS's documents in this process or, through the narrow interfaces of
+ * subscribers.ts, in others. Wiring lives in src/cli.
  */
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
-import type { AccountStore, DocumentStore, NumberRange, RegistrationStore, SubscriberStore } from '../storage/index.js';
+import type { AccountStore, NumberRange, RegistrationStore, SubscriberStore } from '../storage/index.js';
 import { checkRange, StorageError } from '../storage/index.js';
 import { registerApi } from './api.js';
 import { Auth } from './auth.js';
@@ -14,10 +16,13 @@ import { fromStorage, PortalError } from './errors.js';
 import { NumberService } from './numbers.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { ServiceSettings } from './services.js';
+import { isPortalSubscribers, StoreSubscribers, type PortalDocuments, type PortalSubscribers } from './subscribers.js';
 import { registerUi } from './ui.js';
 
 export { PORTAL_ERRORS, PortalError, type PortalErrorCode } from './errors.js';
 export { hashPassword, verifyPassword } from './passwords.js';
+export { RemoteHssSubscribers } from './remote-hss.js';
+export { StoreSubscribers, type NewNumber, type PortalDocuments, type PortalSubscribers } from './subscribers.js';
 
 /** The default number pool (INTERFACES.md). */
 export const DEFAULT_POOL: NumberRange = Object.freeze({ start: '6505550000', end: '6505559999' });
@@ -25,10 +30,17 @@ export const DEFAULT_POOL: NumberRange = Object.freeze({ start: '6505550000', en
 export const DEFAULT_SESSION_TTL_MS = 12 * 3600 * 1000;
 
 export interface PortalOptions {
+  /** The portal's own data: accounts, the numbers they own, sessions. */
   readonly accounts: AccountStore;
-  readonly subscribers: SubscriberStore;
+  /**
+   * The HSS's subscriber data: its store in this process, or {@link RemoteHssSubscribers} for
+   * an HSS in another (any {@link PortalSubscribers}).
+   */
+  readonly subscribers: SubscriberStore | PortalSubscribers;
+  /** The registrar's bindings, read to show registration state; an empty store shows "not registered". */
   readonly registrations: RegistrationStore;
-  readonly documents: DocumentStore;
+  /** simservs documents: the XDMS's store in this process, or an `XcapClient` of an XDMS in another. */
+  readonly documents: PortalDocuments;
   /** Home domain: numbers are `sip:<number>@<domain>`, HA1s are for realm `<domain>`. */
   readonly domain: string;
   /** Number pool; default 6505550000-6505559999. */
@@ -86,6 +98,7 @@ function asPortalError(error: FastifyError | Error): PortalError {
 export const portalApi: FastifyPluginAsync<PortalOptions> = async (app, opts) => {
   const { pool, pstnPool } = checkOptions(opts);
   const now = opts.now ?? Date.now;
+  const subscribers = isPortalSubscribers(opts.subscribers) ? opts.subscribers : new StoreSubscribers(opts.subscribers, opts.domain);
   const ctx: PortalContext = {
     accounts: opts.accounts,
     auth: new Auth({
@@ -97,7 +110,7 @@ export const portalApi: FastifyPluginAsync<PortalOptions> = async (app, opts) =>
     }),
     numbers: new NumberService({
       accounts: opts.accounts,
-      subscribers: opts.subscribers,
+      subscribers,
       registrations: opts.registrations,
       documents: opts.documents,
       domain: opts.domain,
@@ -106,7 +119,7 @@ export const portalApi: FastifyPluginAsync<PortalOptions> = async (app, opts) =>
       now,
       ...(opts.onSubscriberChanged && { onSubscriberChanged: opts.onSubscriberChanged }),
     }),
-    services: new ServiceSettings(opts.documents, opts.subscribers, opts.domain),
+    services: new ServiceSettings(opts.documents, subscribers),
     limiter: new RateLimiter({ now, ...opts.rateLimit }),
     signupCode: opts.signupCode,
     domain: opts.domain,

@@ -1,28 +1,18 @@
 /**
- * What the portal does to subscriber data, in-process on the stores: a number is one IMPU
- * `sip:<number>@<domain>` with its IMPI `<number>@<domain>` (HA1 only, RFC 7616 §3.4.2) in a
- * new implicit registration set (3GPP TS 23.228 §5.2.1a) whose service profile names it, plus
- * the default simservs document (INTERFACES.md, XDMS).
+ * What the portal does to a number's data: one IMPU `sip:<number>@<domain>` with its IMPI
+ * `<number>@<domain>` (HA1s only, RFC 7616 §3.4.2) in a new implicit registration set (3GPP
+ * TS 23.228 §5.2.1a) whose service profile names it, kept by the HSS, plus the default simservs
+ * document (INTERFACES.md, XDMS), kept by the XDMS; both through the narrow interfaces of
+ * subscribers.ts, in this process or over HTTP. Which account owns the number is the portal's own
+ * data, and so are the bindings it shows (the registrar's store).
  */
-import { randomUUID } from 'node:crypto';
-import { computeHa1 } from '../sip/auth/index.js';
-import type {
-  AccountStore,
-  Binding,
-  DigestHa1,
-  DocumentStore,
-  NumberRange,
-  OwnedNumber,
-  RegistrationStore,
-  SubscriberStore,
-} from '../storage/index.js';
+import type { AccountStore, Binding, NumberRange, OwnedNumber, RegistrationStore } from '../storage/index.js';
 import { StorageError } from '../storage/index.js';
-import { provisionDefaultDocument, removeDocument } from '../xdms/index.js';
+import { defaultSimservs, SIMSERVS_AUID, SIMSERVS_DOCUMENT } from '../xdms/index.js';
 import { badField, PortalError } from './errors.js';
 import { generateSipPassword } from './passwords.js';
+import type { PortalDocuments, PortalSubscribers } from './subscribers.js';
 
-/** HA1 algorithms stored for every number (the S-CSCF may challenge with either). */
-const STORED_ALGORITHMS = ['MD5', 'SHA-256'] as const;
 /**
  * Numbers tried (skipping ones the HSS already has, provisioned outside the portal, and ones
  * another allocation claimed first) before answering that the pool is exhausted.
@@ -31,9 +21,9 @@ const MAX_ATTEMPTS = 1000;
 
 export interface NumberServiceOptions {
   readonly accounts: AccountStore;
-  readonly subscribers: SubscriberStore;
+  readonly subscribers: PortalSubscribers;
   readonly registrations: RegistrationStore;
-  readonly documents: DocumentStore;
+  readonly documents: PortalDocuments;
   readonly domain: string;
   readonly pool: NumberRange;
   readonly pstnPool?: NumberRange;
@@ -84,10 +74,8 @@ function nextNumber(number: string): string {
   return (BigInt(number) + 1n).toString().padStart(number.length, '0');
 }
 
-/** A minimal TS 29.228 Annex B ServiceProfile naming one identity, with no filter criteria. */
-function emptyServiceProfile(impu: string): string {
-  const escaped = impu.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  return `<ServiceProfile><PublicIdentity><Identity>${escaped}</Identity></PublicIdentity></ServiceProfile>`;
+function simservsKey(impu: string) {
+  return { auid: SIMSERVS_AUID, xui: impu, name: SIMSERVS_DOCUMENT };
 }
 
 export class NumberService {
@@ -95,11 +83,6 @@ export class NumberService {
 
   get domain(): string {
     return this.opts.domain;
-  }
-
-  private ha1s(impi: string, password: string): DigestHa1[] {
-    const realm = this.opts.domain;
-    return STORED_ALGORITHMS.map((algorithm) => ({ realm, algorithm, ha1: computeHa1(algorithm, impi, realm, password) }));
   }
 
   /**
@@ -118,19 +101,26 @@ export class NumberService {
       const impu = `sip:${number}@${this.opts.domain}`;
       const impi = options.privateId ?? `${number}@${this.opts.domain}`;
       const record: OwnedNumber = { number, impu, privateId: impi, accountEmail: email, pstn: options.pstn === true, createdAt: this.opts.now() };
-      if ((await this.opts.subscribers.getPublicIdentity(impu)) || (!options.privateId && (await this.opts.subscribers.getPrivateIdentity(impi)))) {
+      if (await this.takenInHss(impu, options.privateId === undefined ? impi : undefined)) {
         if (number === range.end) break;
         start = nextNumber(number);
         continue;
       }
       if (!(await this.opts.accounts.claimNumber(record))) continue; // another allocation took it: look again
-      const password = await this.provision(record, options.privateId === undefined).catch(async (error: unknown) => {
-        await this.opts.accounts.releaseNumber(impu);
+      try {
+        return this.allocated(record, await this.provision(record, options.privateId === undefined));
+      } catch (error) {
+        await this.opts.accounts.releaseNumber(impu).catch(() => false);
         throw error;
-      });
-      return this.allocated(record, password);
+      }
     }
     throw new PortalError('TW_ERR_PORTAL_POOL_EXHAUSTED', `no free number left in ${range.start}-${range.end}`);
+  }
+
+  /** Whether the HSS has the IMPU, or the new IMPI (`impi`), already: provisioned outside the portal. */
+  private async takenInHss(impu: string, impi: string | undefined): Promise<boolean> {
+    const { subscribers } = this.opts;
+    return (await subscribers.hasPublicIdentity(impu)) || (impi !== undefined && (await subscribers.hasPrivateIdentity(impi)));
   }
 
   private allocated(n: OwnedNumber, password: string | undefined): AllocatedNumber {
@@ -143,24 +133,21 @@ export class NumberService {
     if (!owned.some((n) => n.privateId === privateId)) throw badField('private_id', 'is not the private identity of one of your numbers');
   }
 
-  /** Creates the HSS data and the simservs document; resolves the new password, if any. */
+  /**
+   * Creates the HSS data, then the default simservs document unless one exists (a user's
+   * settings are never overwritten); resolves the new password, if any. When the document
+   * cannot be written the HSS data is removed again, so a failure leaves nothing half made.
+   */
   private async provision(n: OwnedNumber, newImpi: boolean): Promise<string | undefined> {
     const { subscribers } = this.opts;
-    const setId = randomUUID();
-    let password: string | undefined;
-    if (newImpi) {
-      password = generateSipPassword();
-      await subscribers.addSubscriber({
-        privateIdentity: { impi: n.privateId, digest: this.ha1s(n.privateId, password) },
-        implicitSet: { id: setId, serviceProfile: emptyServiceProfile(n.impu) },
-        publicIdentities: [{ impu: n.impu }],
-      });
-    } else {
-      await subscribers.createImplicitSet({ id: setId, serviceProfile: emptyServiceProfile(n.impu) });
-      await subscribers.createPublicIdentity({ impu: n.impu, implicitSetId: setId, barred: false });
-      await subscribers.associate(n.privateId, n.impu);
+    const password = newImpi ? generateSipPassword() : undefined;
+    await subscribers.addNumber({ impu: n.impu, impi: n.privateId, realm: this.opts.domain, ...(password !== undefined && { password }) });
+    try {
+      await this.opts.documents.put(simservsKey(n.impu), defaultSimservs(), { ifNoneMatch: '*' });
+    } catch (error) {
+      await subscribers.removeNumber(n.privateId, n.impu).catch(() => undefined);
+      throw error;
     }
-    await provisionDefaultDocument(this.opts.documents, n.impu);
     this.opts.onSubscriberChanged?.(n.privateId, n.impu);
     return password;
   }
@@ -184,7 +171,10 @@ export class NumberService {
     return out;
   }
 
-  /** One number with its live contacts (RFC 3261 §10.3: expired bindings do not count). */
+  /**
+   * One number with its live contacts (RFC 3261 §10.3: expired bindings do not count), from the
+   * registrar's bindings in the portal's storage; none there is "not registered", not an error.
+   */
   async view(n: OwnedNumber): Promise<NumberView> {
     const now = this.opts.now();
     const record = await this.opts.registrations.get(n.impu);
@@ -201,14 +191,15 @@ export class NumberService {
     };
   }
 
-  /** Removes the number: its HSS data (and its IMPI when no other number uses it), simservs, bindings. */
+  /**
+   * Removes the number: its HSS data (and its IMPI when no other number uses it), simservs,
+   * bindings, and last the account's ownership, so a removal that failed half way is finished
+   * by trying again.
+   */
   async remove(n: OwnedNumber): Promise<void> {
     const { subscribers, registrations, documents, accounts } = this.opts;
-    const set = await subscribers.implicitSetOf(n.impu);
-    await subscribers.deletePublicIdentity(n.impu);
-    if (set && set.members.every((m) => m.impu === n.impu)) await subscribers.deleteImplicitSet(set.id);
-    if ((await subscribers.publicIdentitiesOf(n.privateId)).length === 0) await subscribers.deletePrivateIdentity(n.privateId);
-    await removeDocument(documents, n.impu);
+    await subscribers.removeNumber(n.privateId, n.impu);
+    await documents.delete(simservsKey(n.impu));
     const record = await registrations.get(n.impu);
     if (record) await registrations.delete(n.impu, record.version);
     await accounts.releaseNumber(n.impu);
@@ -218,7 +209,7 @@ export class NumberService {
   /** A new SIP password for the number's IMPI: new HA1s replace the old ones at once. */
   async resetPassword(n: OwnedNumber): Promise<string> {
     const password = generateSipPassword();
-    await this.opts.subscribers.updatePrivateIdentity(n.privateId, { digest: this.ha1s(n.privateId, password) });
+    await this.opts.subscribers.setPassword(n.privateId, this.opts.domain, password);
     this.opts.onSubscriberChanged?.(n.privateId, n.impu);
     return password;
   }

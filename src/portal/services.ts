@@ -1,12 +1,10 @@
 /**
- * A number's service settings: the simservs document (3GPP TS 24.623, kept by the XDMS's
- * DocumentStore) and the iFCs of its implicit set's service profile (TS 29.228 Annex B, kept
- * by the HSS), read and written in-process with the same validation as the XDMS and the HSS
+ * A number's service settings: the simservs document (3GPP TS 24.623, kept by the XDMS) and the
+ * iFCs of its implicit set's service profile (TS 29.228 Annex B, kept by the HSS), read and
+ * written in this process or over HTTP, with the same validation as the XDMS and the HSS
  * provisioning API.
  */
-import { HssError } from '../hss/index.js';
-import { Provisioner } from '../hss/provisioner.js';
-import type { DocumentStore, SubscriberStore } from '../storage/index.js';
+import { StorageError } from '../storage/index.js';
 import {
   defaultSettings,
   parseSimservs,
@@ -18,17 +16,13 @@ import {
   type SimservsSettings,
 } from '../xdms/index.js';
 import { badField, PortalError } from './errors.js';
+import type { PortalDocuments, PortalSubscribers } from './subscribers.js';
 
 export class ServiceSettings {
-  private readonly provisioner: Provisioner;
-
   constructor(
-    private readonly documents: DocumentStore,
-    private readonly subscribers: SubscriberStore,
-    domain: string,
-  ) {
-    this.provisioner = new Provisioner(subscribers, domain);
-  }
+    private readonly documents: PortalDocuments,
+    private readonly subscribers: PortalSubscribers,
+  ) {}
 
   private key(impu: string) {
     return { auid: SIMSERVS_AUID, xui: impu, name: SIMSERVS_DOCUMENT };
@@ -72,25 +66,17 @@ export class ServiceSettings {
     await this.putSimservs(impu, serializeSimservs(settings), etag);
   }
 
-  private async setOf(impu: string): Promise<string> {
-    const set = await this.subscribers.implicitSetOf(impu);
-    if (!set) throw new PortalError('TW_ERR_PORTAL_NOT_FOUND', `no subscriber data for ${impu}`);
-    return set.id;
-  }
-
   /** The implicit set's ServiceProfile with its InitialFilterCriteria. */
   async ifcs(impu: string): Promise<string> {
-    const id = await this.setOf(impu);
-    return this.provisioner.getFilterCriteria(id, id);
+    return this.subscribers.filterCriteria(impu);
   }
 
   /** Replaces the filter criteria with those of a ServiceProfile document (validated as the HSS does). */
   async putIfcs(impu: string, body: unknown): Promise<string> {
-    const id = await this.setOf(impu);
     try {
-      return await this.provisioner.putFilterCriteria(id, id, body);
+      return await this.subscribers.putFilterCriteria(impu, body);
     } catch (error) {
-      if (error instanceof HssError && error.status === 400) throw badField('body', error.message);
+      if (error instanceof StorageError && error.code === 'TW_ERR_STORAGE_INVALID') throw badField('body', error.message);
       throw error;
     }
   }
