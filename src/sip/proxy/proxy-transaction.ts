@@ -45,12 +45,12 @@ export class ProxyTransaction implements ClientTransactionHandler {
     readonly server: ServerTransaction,
     /** The request as the service handed it over (Route pre-processing done). */
     private req: SipRequest,
-    private readonly service: ProxyService | undefined,
+    private service: ProxyService | undefined,
     /** Loop-detection hash of the request as received (§16.6 step 8). */
     private readonly loopHash: string,
     options: ForwardOptions,
     /** Gives the To tag of responses this proxy makes itself (shared with the request context). */
-    private readonly tags: { readonly toTag: string },
+    private tags: { readonly toTag: string },
   ) {
     this.method = req.method;
     this.recordRoute = options.recordRoute ?? core.recordRoute;
@@ -269,6 +269,10 @@ export class ProxyTransaction implements ClientTransactionHandler {
     this.released = true;
     this.branches = [];
     this.req = RELEASED;
+    // The client transactions keep this object as their handler for their RFC 6026 timers: let
+    // go of the request context (and the request it holds) and the service.
+    this.tags = RELEASED_TAGS;
+    this.service = undefined;
     this.core.untrack(this.server);
   }
 }
@@ -283,6 +287,8 @@ let branchSerial = 0;
 
 /** Stands in for the request of a released proxy transaction (nothing reads it then). */
 const RELEASED = new SipRequest('RELEASED', 'sip:released.invalid', [], Buffer.alloc(0));
+/** Stands in for the request context of a released proxy transaction (it makes no more responses). */
+const RELEASED_TAGS = { toTag: 'released' };
 
 /** Parses a Route value given as a URI string or a `<uri>` name-addr. */
 export function routeUri(value: string): Uri {

@@ -8,7 +8,7 @@ import { serializeMessage } from '../message/serialize.js';
 import { parseMessage } from '../parser/parse.js';
 import { isReliable, type Flow, type SendTarget } from '../transport/types.js';
 import { ackForNon2xx } from './ack.js';
-import { TimerSlot, asError, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
+import { TimerSlot, asError, compact, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
 import type { ClientTransaction, ClientTransactionHandler, ClientTransactionState } from './types.js';
 
 /** Timer D on unreliable transports: at least 32 s (§17.1.1.2, Table 4). */
@@ -20,7 +20,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
   protected current: ClientTransactionState;
   private sentOn: Flow | undefined;
   /** The request as bytes, serialized once for the first send and every retransmission. */
-  protected readonly bytes: Buffer;
+  protected bytes: Buffer;
   /** Timer A or E. */
   protected readonly retransmitTimer: TimerSlot;
   /** Timer B or F, then D, K or M. */
@@ -63,6 +63,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
   /** Accepted or Completed only absorb retransmissions: keep the request as bytes alone. */
   protected sleep(): void {
     this.req = undefined;
+    this.bytes = compact(this.bytes);
   }
 
   /** Sends the request and starts timer B or F (64*T1, §17.1.1.2, §17.1.2.2). */

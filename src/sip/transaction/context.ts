@@ -29,24 +29,30 @@ export interface TransactionContext {
 export class TimerSlot {
   private handle: TimerHandle | undefined;
   private fn: (() => void) | undefined;
-  /** Created once per slot, not per start: a transaction restarts its timers many times. */
-  private readonly fire = (): void => {
-    this.handle = undefined;
-    const fn = this.fn;
-    this.fn = undefined;
-    try {
-      fn?.();
-    } catch (e) {
-      this.ctx.report(e, `timer ${this.name} of ${this.owner}`);
-    }
-  };
+  /**
+   * Created once per slot, not per start: a transaction restarts its timers many times. Made in
+   * the constructor rather than as a class field: V8 names a class field's arrow function at run
+   * time, which turns each one into a dictionary-mode object of some 250 bytes.
+   */
+  private readonly fire: () => void;
 
   constructor(
     private readonly ctx: TransactionContext,
     /** What the timer is for, e.g. `retransmit`; with the owner's id, only used in error reports. */
     private readonly name: string,
     private readonly owner: string,
-  ) {}
+  ) {
+    this.fire = () => {
+      this.handle = undefined;
+      const fn = this.fn;
+      this.fn = undefined;
+      try {
+        fn?.();
+      } catch (e) {
+        this.ctx.report(e, `timer ${this.name} of ${this.owner}`);
+      }
+    };
+  }
 
   get running(): boolean {
     return this.handle !== undefined;
@@ -73,6 +79,18 @@ export function safeSend(ctx: TransactionContext, data: Buffer, target: SendTarg
   } catch (e) {
     return Promise.reject(e);
   }
+}
+
+/**
+ * `bytes` in a buffer of its own. Small buffers are slices of a shared 8 KiB pool (and received
+ * TCP messages slices of a read chunk): a transaction that keeps one for 32 s would keep the
+ * whole pool or chunk alive with it.
+ */
+export function compact(bytes: Buffer): Buffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes;
+  const own = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(own);
+  return own;
 }
 
 /** Wraps anything thrown or rejected into an Error for the TU. */

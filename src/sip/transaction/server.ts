@@ -8,7 +8,7 @@ import type { SipRequest, SipResponse } from '../message/message.js';
 import { serializeMessage } from '../message/serialize.js';
 import { parseMessage } from '../parser/parse.js';
 import { isReliable, type Flow } from '../transport/types.js';
-import { TimerSlot, asError, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
+import { TimerSlot, asError, compact, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
 import { responseRoute, type ResponseRoute } from './response-route.js';
 import type { ServerTransaction, ServerTransactionState } from './types.js';
 
@@ -66,8 +66,17 @@ abstract class ServerTransactionBase implements ServerTransaction {
   private sleep(): void {
     const req = this.req;
     if (req === undefined) return;
-    this.asleep = req.raw ?? serializeMessage(req);
+    this.asleep = compact(req.raw ?? serializeMessage(req));
     this.req = undefined;
+    if (this.last !== undefined) this.last = compact(this.last);
+  }
+
+  /**
+   * RFC 6026 §7.1: in Accepted the TU retransmits its 2xx itself and request retransmissions are
+   * absorbed, so the last response is never sent again from here: do not keep it for 32 s.
+   */
+  protected forgetLast(): void {
+    this.last = undefined;
   }
 
   /**
@@ -210,6 +219,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
         if (status < 200) return;
         if (status < 300) {
           this.current = 'accepted';
+          this.forgetLast();
           this.lifetimeTimer.start(sixtyFourT1(this.ctx.timers), () => this.finish());
           return;
         }
@@ -222,8 +232,10 @@ export class InviteServerTransaction extends ServerTransactionBase {
         return;
       case 'accepted':
         // RFC 6026 §7.1: the TU's 2xx retransmissions (and other 2xx) are sent; nothing else.
-        if (status >= 200 && status < 300) this.transmit(response);
-        else this.discard(response);
+        if (status >= 200 && status < 300) {
+          this.transmit(response);
+          this.forgetLast();
+        } else this.discard(response);
         return;
       case 'completed':
       case 'confirmed':
