@@ -20,6 +20,9 @@ const CRLF_CRLF = Buffer.from('\r\n\r\n', 'latin1');
 /** Header sections longer than this are not looked at (the transports cap whole messages lower). */
 const MAX_HEAD = 65536;
 
+/** Messages up to this size are decoded whole rather than searched for their header end first. */
+const WHOLE_DECODE = 2048;
+
 /** Methods this stack knows; an unknown method with a mismatched CSeq gets 501 (RFC 4475 §3.1.2.18). */
 const KNOWN_METHODS = new Set([
   'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY',
@@ -33,10 +36,16 @@ const KNOWN_METHODS = new Set([
  * message is a request whose answer can still be addressed, the error carries it as `partial`.
  */
 export function parseMessage(buf: Buffer, opts: ParseOptions = {}): SipRequest | SipResponse {
-  // Only the header section is decoded to a string: the body stays bytes. Its end is the first
-  // CRLF CRLF (a folded line's CRLF is followed by SP or HT, never by CRLF).
-  const head = buf.indexOf(CRLF_CRLF);
-  const text = latin1(buf, head >= 0 && head + 4 <= MAX_HEAD ? head + 4 : Math.min(buf.length, MAX_HEAD));
+  // The header section ends at the first CRLF CRLF (a folded line's CRLF is followed by SP or HT,
+  // never by CRLF). A small message is decoded whole, body included, and the header split finds
+  // that end on its way (searching the bytes first costs more than decoding a short body); a
+  // large one has only its header section decoded, so its body stays bytes.
+  let end = buf.length;
+  if (end > WHOLE_DECODE) {
+    const head = buf.indexOf(CRLF_CRLF);
+    end = head >= 0 && head + 4 <= MAX_HEAD ? head + 4 : Math.min(end, MAX_HEAD);
+  }
+  const text = latin1(buf, end);
   scanBytesOf(text, buf);
   try {
     return parseText(text, buf, opts.stream === true);
