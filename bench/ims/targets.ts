@@ -112,7 +112,7 @@ export async function kamailioImsTarget(children: number, allocator: KamailioAll
 export const TIDEWATER_DEFAULT_CMD =
   // pinned to one core: no parallel GC threads competing for it, and a 16 MiB young generation (as bench:proxy)
   `node --single-threaded-gc --max-semi-space-size=16 ${TIDEWATER_PROGRAM} all-in-one --data-dir {dataDir} ` +
-  '--bind 127.0.0.1 --sip-port {port} --ws-port {wsPort} --hss-port 0 --hss-provisioning-port 0 --xdms-port 0 --portal-port 0 --metrics-port 0';
+  '--bind 127.0.0.1 --sip-port {port} --ws-port {wsPort} --tls-port 0 --wss-port 0 --hss-port 0 --hss-provisioning-port 0 --xdms-port 0 --portal-port 0 --metrics-port 0';
 
 /**
  * Tidewater's all-in-one, started from `template` (words split on whitespace, no shell) in the
