@@ -257,6 +257,16 @@ export abstract class SipMessage {
     this.viaCache = vias;
   }
 
+  /**
+   * @internal The parser hands over From, To and CSeq, decoded from their first lines while it
+   * checked them (the caches a getter would fill on first read).
+   */
+  decodedCore(from: NameAddr, to: NameAddr, cseq: CSeq): void {
+    this.fromCache = from;
+    this.toCache = to;
+    this.cseqCache = cseq;
+  }
+
   private decodeNameAddr(canon: 'from' | 'to'): NameAddr {
     const h = this.line(canon);
     if (h === undefined) throw new SipParseError(`missing ${canon} header`, { header: canon });
@@ -291,7 +301,7 @@ export abstract class SipMessage {
     if (this.cseqCache === null) {
       const h = this.line('cseq');
       if (h === undefined) throw new SipParseError('missing CSeq header', { header: 'cseq' });
-      this.cseqCache = cseqIn(h.valueText, h.valueFrom, h.valueTo);
+      this.cseqCache = cseqOf(h);
     }
     return this.cseqCache;
   }
@@ -405,8 +415,13 @@ function cseqIn(s: string, start: number, end: number): CSeq {
   return { seq, method: s.slice(j, end) };
 }
 
-/** The decimal count in the value of `h` (see {@link parseCount}), or undefined without `h`. */
-function countOf(h: HeaderLine | undefined, header: string, max: number): number | undefined {
+/** @internal The CSeq in the value of `h`. */
+export function cseqOf(h: HeaderLine): CSeq {
+  return cseqIn(h.valueText, h.valueFrom, h.valueTo);
+}
+
+/** @internal The decimal count in the value of `h` (see {@link parseCount}), or undefined without `h`. */
+export function countOf(h: HeaderLine | undefined, header: string, max: number): number | undefined {
   return h === undefined ? undefined : countIn(h.valueText, h.valueFrom, h.valueTo, header, max);
 }
 

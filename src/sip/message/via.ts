@@ -74,12 +74,21 @@ export function parseVia(s: string): Via {
 export function parseViaIn(s: string, start: number, end: number): Via {
   end = trimEnd(s, start, end);
   const n0 = skipWs(s, start, end);
-  const n1 = tokenEnd(s, n0, end, 'protocol name');
-  const v0 = slash(s, n1, end);
-  const v1 = tokenEnd(s, v0, end, 'protocol version');
-  const t0 = slash(s, v1, end);
+  let n1: number, v0: number, v1: number, t0: number;
+  if (end - n0 > 8 && s.startsWith('SIP/2.0/', n0)) {
+    // The usual sent-protocol, without LWS around its slashes.
+    n1 = n0 + 3;
+    v0 = n0 + 4;
+    v1 = n0 + 7;
+    t0 = n0 + 8;
+  } else {
+    n1 = tokenEnd(s, n0, end, 'protocol name');
+    v0 = slash(s, n1, end);
+    v1 = tokenEnd(s, v0, end, 'protocol version');
+    t0 = slash(s, v1, end);
+  }
   let i = tokenEnd(s, t0, end, 'transport');
-  const transport = s.slice(t0, i);
+  const transport = transportName(s, t0, i);
   if (i >= end || !isWs(s.charCodeAt(i))) throw new SipParseError('Via: missing sent-by', { header: 'via' });
   i = skipWs(s, i, end);
   let host: string;
@@ -110,6 +119,21 @@ export function parseViaIn(s: string, start: number, end: number): Via {
   }
   const params = i < end ? parseHeaderParams(s, i, end, 'Via') : new Params();
   return new Via(transport, host, port, params, protocolOf(s, n0, n1, v0, v1));
+}
+
+/** The transport token `s[start..end)`, without allocating for the usual upper-case ones. */
+function transportName(s: string, start: number, end: number): string {
+  const len = end - start;
+  const c0 = s.charCodeAt(start);
+  if (len === 3) {
+    const c1 = s.charCodeAt(start + 1);
+    const c2 = s.charCodeAt(start + 2);
+    if (c0 === 0x55 && c1 === 0x44 && c2 === 0x50) return 'UDP';
+    if (c0 === 0x54 && c1 === 0x43 && c2 === 0x50) return 'TCP';
+    if (c0 === 0x54 && c1 === 0x4c && c2 === 0x53) return 'TLS';
+    if (c0 === 0x57 && c1 === 0x53 && c2 === 0x53) return 'WSS';
+  } else if (len === 2 && c0 === 0x57 && s.charCodeAt(start + 1) === 0x53) return 'WS';
+  return s.slice(start, end);
 }
 
 /** `SIP/2.0` without allocating in the usual case, else `name/version` as received. */

@@ -3,7 +3,8 @@ import { DIGIT, TOKEN, WORD, allIn, bytesOf, scanBytesOf, trimEnd } from '../mes
 import { HeaderLine } from '../message/header-line.js';
 import { SINGLE_HEADER_BITS, canonicalName, knownName } from '../message/headers.js';
 import { NAME_AT, NAME_CLASS, NAME_ROOT, NAME_TRIE } from '../message/name-trie.js';
-import { SipRequest, SipResponse, type SipMessage } from '../message/message.js';
+import { SipRequest, SipResponse, countOf, cseqOf, type SipMessage } from '../message/message.js';
+import { parseNameAddrIn } from '../message/name-addr.js';
 import { parseUriIn } from '../message/uri.js';
 
 export interface ParseOptions {
@@ -99,6 +100,39 @@ function crlf(s: string, from: number): number {
  */
 let sectionEnd = 0;
 let duplicate: string | undefined;
+/**
+ * The first line of each header that may appear only once, as the last {@link splitHeaderLines}
+ * found them (by their bit in SINGLE_HEADER_BITS), so the checks need not search the lines.
+ */
+let callIdLine: HeaderLine | undefined;
+let cseqLine: HeaderLine | undefined;
+let fromLine: HeaderLine | undefined;
+let toLine: HeaderLine | undefined;
+let maxForwardsLine: HeaderLine | undefined;
+let contentLengthLine: HeaderLine | undefined;
+
+function noteSingle(bit: number, line: HeaderLine): void {
+  switch (bit) {
+    case 1:
+      callIdLine = line;
+      return;
+    case 2:
+      cseqLine = line;
+      return;
+    case 4:
+      fromLine = line;
+      return;
+    case 8:
+      toLine = line;
+      return;
+    case 16:
+      maxForwardsLine = line;
+      return;
+    case 32:
+      contentLengthLine = line;
+      return;
+  }
+}
 
 /**
  * Splits the header section after the start line (which ends at `eol`) into logical lines up to
@@ -111,6 +145,7 @@ function splitHeaderLines(s: string, b: Buffer, eol: number): HeaderLine[] {
   const out: HeaderLine[] = [];
   let seen = 0;
   duplicate = undefined;
+  callIdLine = cseqLine = fromLine = toLine = maxForwardsLine = contentLengthLine = undefined;
   let next = eol;
   // Bytes past the end of `s` (cut at MAX_HEAD) are not part of the header section.
   const last = s.length - 1;
@@ -142,7 +177,8 @@ function splitHeaderLines(s: string, b: Buffer, eol: number): HeaderLine[] {
       name = unusualName(s, start, colon);
       single = SINGLE_HEADER_BITS[name] ?? 0;
     }
-    if (seen & single && duplicate === undefined) duplicate = name;
+    const repeated = (seen & single) !== 0;
+    if (repeated && duplicate === undefined) duplicate = name;
     seen |= single;
     next = crlf(s, colon + 1);
     let folded = false;
@@ -151,7 +187,9 @@ function splitHeaderLines(s: string, b: Buffer, eol: number): HeaderLine[] {
       next = crlf(s, next + 2);
     }
     if (next < 0) throw noEmptyLine();
-    out.push(new HeaderLine(name, s, colon - start + 1, folded, start, next));
+    const line = new HeaderLine(name, s, colon - start + 1, folded, start, next);
+    if (single !== 0 && !repeated) noteSingle(single, line);
+    out.push(line);
   }
   sectionEnd = next;
   return out;
@@ -276,20 +314,28 @@ function withPartial(e: SipParseError, req: SipRequest): SipParseError {
 function checkCore(msg: SipMessage, dup: string | undefined): void {
   if (dup !== undefined) throw new SipParseError(`more than one ${dup} header`, { header: dup });
   if (msg.vias.length === 0) throw new SipParseError('missing Via header', { header: 'via' });
-  void msg.from;
-  void msg.to;
-  const callId = msg.line('call-id');
+  const from = nameAddrOf(fromLine, 'from');
+  const to = nameAddrOf(toLine, 'to');
+  const callId = callIdLine;
   if (callId === undefined) throw new SipParseError('missing Call-ID header', { header: 'call-id' });
   if (!isCallId(callId.valueText, callId.valueFrom, callId.valueTo)) {
     throw new SipParseError('malformed Call-ID', { header: 'call-id' });
   }
-  const cseq = msg.cseq;
+  if (cseqLine === undefined) throw new SipParseError('missing CSeq header', { header: 'cseq' });
+  const cseq = cseqOf(cseqLine);
+  msg.decodedCore(from, to, cseq);
   if (!allIn(TOKEN, cseq.method)) throw new SipParseError('malformed CSeq method', { header: 'cseq' });
   if (msg instanceof SipRequest && cseq.method !== msg.method) {
     const status = KNOWN_METHODS.has(msg.method) ? 400 : 501;
     throw new SipParseError('CSeq method does not match the Request-Line', { header: 'cseq', status });
   }
-  void msg.maxForwards;
+  countOf(maxForwardsLine, 'max-forwards', 255);
+}
+
+/** From or To decoded from its line (see {@link SipMessage.from}). */
+function nameAddrOf(h: HeaderLine | undefined, canon: 'from' | 'to') {
+  if (h === undefined) throw new SipParseError(`missing ${canon} header`, { header: canon });
+  return parseNameAddrIn(h.valueText, h.valueFrom, h.valueTo, canon);
 }
 
 /** Call-ID = word [ "@" word ] (§25.1), in `s[start..end)`. */
@@ -310,7 +356,7 @@ function allBytesIn(t: Uint8Array, b: Buffer, start: number, end: number): boole
 
 /** Applies Content-Length to the body (§18.3, §20.14). */
 function frameBody(msg: SipMessage, buf: Buffer, bodyStart: number, stream: boolean): void {
-  const declared = msg.contentLength;
+  const declared = countOf(contentLengthLine, 'content-length', 0x7fffffff);
   const available = buf.length - bodyStart;
   if (declared === undefined) {
     if (stream) throw new SipParseError('missing Content-Length on a stream transport', { header: 'content-length' });
