@@ -30,6 +30,7 @@ import {
 import { startMetricsServer, type MetricSource } from '../observability/http.js';
 import { createLogger, errorSink, type Logger } from '../observability/log.js';
 import { HttpHss } from '../hss/index.js';
+import { SoftphoneTokens } from '../portal/index.js';
 import { apiAccess } from './api-key.js';
 import { certificateLines, edgeCertificate, type EdgeCertificate } from './edge-certificate.js';
 import { startHss, startPortal, startXdms, type HttpService } from './services.js';
@@ -76,14 +77,18 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
     cleanup.push(() => transports.close());
     const certificate = edgeCertificate(config);
     const listeners = await listen(transports, config, certificate);
-    const wiring = wire(config, storage, transports, listeners.proxy, onError, log);
+    // The portal's softphone page registers with tokens the registrar accepts (src/portal/softphone-token.ts).
+    const softphoneTokens = new SoftphoneTokens(storage.nonceKey);
+    const wiring = wire(config, storage, transports, listeners.proxy, onError, log, softphoneTokens);
     cleanup.push(() => wiring.stop());
     const access = apiAccess(config);
     const proxy = listeners.proxy[0]!;
+    const wss = listeners.proxy.find((l) => l.protocol === 'WSS')!;
+    const forget = (impi: string, impu: string) => wiring.hss.forget(impi, impu);
     const starts = [
       () => startHss(config, storage.subscribers, access.key),
       () => startXdms(config, storage.documents, access.key),
-      () => startPortal(config, storage, access.key, `${proxy.host}:${proxy.port} (UDP or TCP)`, (impi, impu) => wiring.hss.forget(impi, impu)),
+      () => startPortal(config, storage, access.key, `${proxy.host}:${proxy.port} (UDP or TCP)`, forget, { tokens: softphoneTokens, wssPort: wss.port }),
     ];
     const http: HttpService[] = [];
     for (const start of starts) {
@@ -169,6 +174,7 @@ function wire(
   listeners: ProxyListener[],
   onError: (e: unknown) => void,
   log: Logger,
+  softphoneTokens: SoftphoneTokens,
 ): { stop(): void; metrics: MetricSource[]; hss: CachedHss } {
   const hosts = config.serviceHosts;
   const home = new HomeDomain(config.domain);
@@ -210,6 +216,7 @@ function wire(
       const first = path[0];
       return first === undefined ? undefined : tokens.flowOf(parseUri(first));
     },
+    tokenPasswords: (impi, impu, now) => softphoneTokens.passwordsFor(impi, impu, now),
     onChange,
   });
   const edge = new EdgeService({

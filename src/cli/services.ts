@@ -8,14 +8,21 @@ import type { AddressInfo } from 'node:net';
 import type { AllInOneConfig } from '../config/index.js';
 import { ConfigError, fieldAt } from '../config/index.js';
 import { HssProvisioningClient, startHssServers } from '../hss/index.js';
-import { buildPortalServer, RemoteHssSubscribers, type PortalDocuments, type PortalSubscribers } from '../portal/index.js';
+import {
+  buildPortalServer,
+  RemoteHssSubscribers,
+  SoftphoneTokens,
+  type PortalDocuments,
+  type PortalSubscribers,
+  type SoftphoneOptions,
+} from '../portal/index.js';
 import type { AccountStore, DocumentStore, RegistrationStore, SubscriberStore } from '../storage/index.js';
 import { buildXdmsServer, XcapClient } from '../xdms/index.js';
 import type { ListenerInfo } from './all-in-one.js';
 import type { RunningServer } from './all-in-one-command.js';
 import { apiAccess } from './api-key.js';
 import { rangeOf } from './number-range.js';
-import { openDatabase } from './storage.js';
+import { loadNonceKey, openDatabase } from './storage.js';
 
 /** A started HTTP service. */
 export interface HttpService {
@@ -74,6 +81,7 @@ export async function startPortal(
   key: string | undefined,
   outboundProxy: string,
   onSubscriberChanged?: (impi: string, impu: string) => void,
+  softphone?: SoftphoneOptions,
 ): Promise<HttpService> {
   const portal = await buildPortalServer({
     ...stores,
@@ -84,6 +92,7 @@ export async function startPortal(
     ...keyOption(key),
     outboundProxy,
     ...(onSubscriberChanged ? { onSubscriberChanged } : {}),
+    ...(softphone ? { softphone } : {}),
   });
   await portal.listen({ host: config.bind, port: config.portalPort });
   return { listeners: [listenerOf('portal', portal.server.address())], close: () => portal.close() };
@@ -146,6 +155,16 @@ function remotePortalStores(config: AllInOneConfig, urls: { hssProvisioningUrl: 
 }
 
 /**
+ * The portal's softphone page when alone: the edge's WSS port is `wssPort` of the same
+ * configuration (none when it is 0), and its tokens are made with the data folder's `nonce.key`,
+ * which the registrar (a core on the same folder, or one given a copy of the file) uses too.
+ */
+function softphoneAlone(config: AllInOneConfig): SoftphoneOptions | undefined {
+  if (config.wssPort === 0) return undefined;
+  return { tokens: new SoftphoneTokens(loadNonceKey(config.dataDir)), wssPort: config.wssPort };
+}
+
+/**
  * The portal alone. With `hssProvisioningUrl` and `xdmsUrl` it keeps only its accounts in the
  * data folder (as Ellis kept its own database) and provisions numbers in the HSS and the XDMS
  * at those URLs; without them it shares the data folder's subscriber data and documents with
@@ -156,5 +175,8 @@ function remotePortalStores(config: AllInOneConfig, urls: { hssProvisioningUrl: 
 export async function startPortalAlone(config: AllInOneConfig): Promise<RunningServer> {
   const remote = remoteServicesOf(config);
   const proxy = `${config.domain}:${config.sipPort} (UDP or TCP)`;
-  return alone(config, (stores, key) => startPortal(config, remote ? remotePortalStores(config, remote, stores) : stores, key, proxy));
+  const softphone = softphoneAlone(config);
+  return alone(config, (stores, key) =>
+    startPortal(config, remote ? remotePortalStores(config, remote, stores) : stores, key, proxy, undefined, softphone),
+  );
 }

@@ -12,6 +12,7 @@ import type { NumberService } from './numbers.js';
 import { hashPassword, secretEquals } from './passwords.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { ServiceSettings } from './services.js';
+import type { SoftphoneOptions } from './ui-softphone.js';
 
 export interface PortalContext {
   readonly accounts: AccountStore;
@@ -23,6 +24,8 @@ export interface PortalContext {
   readonly domain: string;
   /** Shown to users next to a new SIP password: where a softphone sends its requests. */
   readonly outboundProxy: string;
+  /** The softphone page (WebRTC over the edge's WSS); absent, the portal shows none. */
+  readonly softphone?: SoftphoneOptions;
   readonly now: () => number;
 }
 

@@ -18,10 +18,13 @@ import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { ServiceSettings } from './services.js';
 import { isPortalSubscribers, StoreSubscribers, type PortalDocuments, type PortalSubscribers } from './subscribers.js';
 import { registerUi } from './ui.js';
+import { checkSoftphone, type SoftphoneOptions } from './ui-softphone.js';
 
 export { PORTAL_ERRORS, PortalError, type PortalErrorCode } from './errors.js';
 export { hashPassword, verifyPassword } from './passwords.js';
 export { RemoteHssSubscribers } from './remote-hss.js';
+export { SOFTPHONE_TOKEN_WINDOW_MS, SoftphoneTokens, type SoftphoneCredentials } from './softphone-token.js';
+export type { SoftphoneOptions } from './ui-softphone.js';
 export { StoreSubscribers, type NewNumber, type PortalDocuments, type PortalSubscribers } from './subscribers.js';
 
 /** The default number pool (INTERFACES.md). */
@@ -53,6 +56,11 @@ export interface PortalOptions {
   readonly apiKey?: string;
   /** Shown with a new SIP password: where a softphone sends its requests, e.g. `192.0.2.10:5060 (UDP or TCP)`. */
   readonly outboundProxy: string;
+  /**
+   * The softphone page of each number (`/numbers/<number>/phone`): where the edge's secure
+   * WebSocket is and the tokens the registrar accepts. Without it there is no such page.
+   */
+  readonly softphone?: SoftphoneOptions;
   /** Secure cookies always (true), never (false), or when the request came over TLS (default). */
   readonly secureCookies?: boolean;
   readonly sessionTtlMs?: number;
@@ -75,6 +83,7 @@ function checkOptions(opts: PortalOptions): { pool: NumberRange; pstnPool?: Numb
       throw new Error(`portal: ${key}: ${(error as Error).message}`);
     }
   };
+  if (opts.softphone) checkSoftphone(opts.softphone);
   const pool = range(opts.pool ?? DEFAULT_POOL, 'pool');
   return opts.pstnPool ? { pool, pstnPool: range(opts.pstnPool, 'pstnPool') } : { pool };
 }
@@ -124,6 +133,7 @@ export const portalApi: FastifyPluginAsync<PortalOptions> = async (app, opts) =>
     signupCode: opts.signupCode,
     domain: opts.domain,
     outboundProxy: opts.outboundProxy,
+    ...(opts.softphone && { softphone: opts.softphone }),
     now,
   };
   await app.register(cookie);

@@ -14,6 +14,7 @@ import { csrfField, html, sendPage, STYLE, type Html, type PageOptions } from '.
 import type { AllocatedNumber, NumberView } from './numbers.js';
 import { newToken, secretEquals } from './passwords.js';
 import { registerServicePages } from './ui-services.js';
+import { registerSoftphonePages } from './ui-softphone.js';
 
 type Body = Record<string, unknown> | undefined;
 export type SignedIn = Extract<Principal, { kind: 'account' }>;
@@ -95,11 +96,11 @@ function registrationCell(n: NumberView): Html {
   )}</ul>`;
 }
 
-function numbersTable(p: SignedIn, numbers: NumberView[]): Html {
+function numbersTable(p: SignedIn, numbers: NumberView[], phone: boolean): Html {
   if (numbers.length === 0) return html`<p>You have no numbers yet.</p>`;
   const rows = numbers.map(
     (n) => html`<tr data-number="${n.number}"><td>${n.formatted_number}<br><code>${n.sip_uri}</code></td><td>${n.sip_username}</td><td>${registrationCell(n)}</td>
-<td><a href="/numbers/${n.number}/services">Services</a>
+<td>${phone ? html`<a href="/numbers/${n.number}/phone" class="phone-link">Phone</a> ` : ''}<a href="/numbers/${n.number}/services">Services</a>
 <form method="post" action="/numbers/${n.number}/password">${csrfField(p.csrf)}<button type="submit" class="reset">Reset SIP password</button></form>
 <form method="post" action="/numbers/${n.number}/delete">${csrfField(p.csrf)}<button type="submit" class="delete">Delete</button></form></td></tr>`,
   );
@@ -196,7 +197,7 @@ function registerNumberPages(app: FastifyInstance, ctx: PortalContext): void {
       return sendPage(
         reply,
         { title: 'Your numbers', user: userOf(p) },
-        html`${numbersTable(p, numbers)}
+        html`${numbersTable(p, numbers, ctx.softphone !== undefined)}
 <p>Softphone settings: username as above, domain <code>${ctx.domain}</code>, outbound proxy <code>${ctx.outboundProxy}</code>.</p>
 <form method="post" action="/numbers/new">${csrfField(p.csrf)}<p><button type="submit" id="allocate">Get a new number</button></p></form>`,
       );
@@ -255,4 +256,5 @@ export function registerUi(app: FastifyInstance, ctx: PortalContext): void {
   registerAccountPages(app, ctx);
   registerNumberPages(app, ctx);
   registerServicePages(app, ctx);
+  registerSoftphonePages(app, ctx);
 }

@@ -197,7 +197,7 @@ export async function runImsSipp(core: SipCore, user: TestUser, scenario: string
 }
 
 /** What a registered SIPp callee can do once called (the -oocsf role scenario). */
-export type CalleeRole = 'answer' | 'busy' | 'ring' | 'message';
+export type CalleeRole = 'answer' | 'answer-webrtc' | 'busy' | 'ring' | 'message';
 
 /** A SIPp callee started by {@link startImsCallee}, registered and waiting. */
 export interface ImsCallee {

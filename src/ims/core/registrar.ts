@@ -5,6 +5,7 @@
  * and P-Associated-URI (RFC 7315 §4.1).
  */
 import {
+  computeHa1,
   digestAlgorithmInfo,
   parseDigestCredentials,
   type DigestCredentials,
@@ -47,6 +48,12 @@ export interface RegistrarOptions {
   /** The edge flow a Path names, stored with the binding so a failed flow removes it. */
   readonly flowOfPath?: (pathUris: readonly string[]) => string | undefined;
   readonly onChange?: RegistrationListener;
+  /**
+   * Short-lived passwords that also authenticate `impi` registering `impu` at `now` (the portal's
+   * softphone tokens, src/portal/softphone-token.ts), tried only after the stored HA1 did not
+   * match: the Digest exchange, nonce and nonce-count checks stay the same.
+   */
+  readonly tokenPasswords?: (impi: string, impu: string, now: number) => readonly string[];
   /** Wall clock, ms. */
   readonly now?: () => number;
 }
@@ -68,7 +75,7 @@ export class Registrar {
     const av = await this.opts.hss.authVector(impi, impu);
     if (!av.ok) return ctx.respond(403, 'Forbidden');
     if (!creds) return this.challenge(ctx, av.digest, false);
-    const verdict = await this.verify(req, creds, av.digest);
+    const verdict = await this.verify(req, creds, av.digest, impu);
     if (verdict === 'forbidden') return ctx.respond(403, 'Forbidden');
     if (verdict !== 'ok') return this.challenge(ctx, av.digest, verdict === 'stale');
     return this.bind(ctx, impu);
@@ -95,20 +102,24 @@ export class Registrar {
   /**
    * 'ok'; 'forbidden' for a wrong password (TS 24.229 §5.4.1.2.2: 403); 'stale' for an expired
    * nonce with a correct digest; 'retry' (a fresh challenge) for anything else: an unknown
-   * nonce, a replayed nonce-count, a missing directive.
+   * nonce, a replayed nonce-count, a missing directive. A response that does not match the
+   * stored HA1 is checked against the HA1s of the IMPI's live softphone tokens, if any; the
+   * verifier records a nonce-count only for a matching response, so these extra checks neither
+   * burn counts nor let a replay through.
    */
-  private async verify(req: SipRequest, creds: DigestCredentials, digest: readonly DigestHa1[]): Promise<'ok' | 'forbidden' | 'stale' | 'retry'> {
+  private async verify(req: SipRequest, creds: DigestCredentials, digest: readonly DigestHa1[], impu: string): Promise<'ok' | 'forbidden' | 'stale' | 'retry'> {
     const info = digestAlgorithmInfo(creds.algorithm ?? 'MD5');
     const stored = info && digest.find((d) => d.algorithm === info.hash && d.realm === this.opts.realm);
     if (!info || !stored || !this.opts.algorithms.includes(info.hash as ChallengeAlgorithm)) return 'retry';
-    const result = await this.opts.verifier.verify({
-      credentials: creds,
-      method: req.method,
-      ha1: stored.ha1,
-      algorithm: stored.algorithm,
-      realm: this.opts.realm,
-      body: req.body,
-    });
+    const check = (ha1: string) =>
+      this.opts.verifier.verify({ credentials: creds, method: req.method, ha1, algorithm: stored.algorithm, realm: this.opts.realm, body: req.body });
+    let result = await check(stored.ha1);
+    if (!result.ok && result.reason === 'bad-response' && this.opts.tokenPasswords && creds.username !== undefined) {
+      for (const token of this.opts.tokenPasswords(creds.username, impu, this.now())) {
+        result = await check(computeHa1(info.hash, creds.username, this.opts.realm, token));
+        if (result.ok || result.reason !== 'bad-response') break;
+      }
+    }
     if (result.ok) return 'ok';
     if (result.reason === 'bad-response') return 'forbidden';
     return result.reason === 'stale' ? 'stale' : 'retry';
