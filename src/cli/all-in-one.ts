@@ -8,14 +8,17 @@ import { networkInterfaces } from 'node:os';
 import type { AllInOneConfig } from '../config/index.js';
 import { BindingExpiry } from '../ims/core/expiry.js';
 import { IcscfService } from '../ims/core/icscf.js';
+import { Isc } from '../ims/core/isc.js';
 import { Registrar, type RegistrationListener } from '../ims/core/registrar.js';
 import { RegEventNotifier } from '../ims/core/reg-event.js';
 import { ORIG_USER, ScscfService } from '../ims/core/scscf.js';
+import { ThirdPartyRegistrar } from '../ims/core/third-party-register.js';
 import { EdgeService, type FlowRegistration } from '../ims/edge/edge.js';
 import { FlowTokens } from '../ims/edge/flow-token.js';
 import { CachedHss } from '../ims/hss-cache.js';
 import { LocalHss } from '../ims/hss-local.js';
 import { HomeDomain } from '../ims/identity.js';
+import { FilterCriteriaCache } from '../ims/ifc/index.js';
 import {
   DigestVerifier,
   NonceManager,
@@ -251,6 +254,22 @@ function wire(
   });
   listenersOfChange.push(regEvent.onRegistrationChange);
   listenersOfChange.push((e) => log.debug({ aor: e.aor, cause: e.cause, bindings: e.bindings.length }, 'registration changed'));
+  // Initial Filter Criteria and ISC (TS 24.229 §5.4.3): application servers hosted here are reached in-process.
+  const inProcess = new Set<string>();
+  const criteria = new FilterCriteriaCache(undefined, (problems) => log.warn({ problems }, 'initial filter criteria left out'));
+  const isc = new Isc({ host: hosts.scscf, asTimeoutMs: config.ifc.asTimeoutMs, criteria, inProcess: (uri) => inProcess.has(uri.host.toLowerCase()) });
+  const thirdParty = new ThirdPartyRegistrar({
+    hss,
+    registrations: storage.registrations,
+    criteria,
+    scscf: scscfName,
+    send: (request, onResponse) => late.core!.originate(request, onResponse),
+    asTimeoutMs: config.ifc.asTimeoutMs,
+    clock: systemClock,
+    onChange,
+    onError,
+  });
+  listenersOfChange.push(thirdParty.onRegistrationChange);
   const scscf = new ScscfService({
     host: hosts.scscf,
     home,
@@ -260,7 +279,10 @@ function wire(
     icscf: `sip:${hosts.icscf}`,
     name: scscfName,
     regEvent,
+    isc,
+    watchRegister: thirdParty.watch,
   });
+  for (const service of [edge, icscf, scscf]) for (const h of service.hosts) inProcess.add(h.toLowerCase());
   const core = new ProxyCore({
     transactions: stack,
     listeners,
@@ -289,6 +311,7 @@ function wire(
     { name: 'tidewater_bindings', help: 'Contact bindings stored, including expired ones not yet swept.', type: 'gauge', read: async () => (await storage.registrations.count()).bindings },
     { name: 'tidewater_edge_registered_flows', help: 'Client flows with a live registration at the edge.', type: 'gauge', read: () => edge.registeredFlows },
     { name: 'tidewater_reg_event_subscriptions', help: 'Active reg-event subscriptions (RFC 3680).', type: 'gauge', read: () => regEvent.subscriptionCount },
+    { name: 'tidewater_isc_service_states', help: 'Requests sent to application servers whose service state (ISC token) is kept.', type: 'gauge', read: () => isc.tokenCount },
     { name: 'tidewater_sip_client_transactions', help: 'SIP client transactions alive.', type: 'gauge', read: () => stack.transactionCount.client },
     { name: 'tidewater_sip_server_transactions', help: 'SIP server transactions alive.', type: 'gauge', read: () => stack.transactionCount.server },
   ];

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Headings of docs/configuration.md, in order. */
-export const CONFIG_SECTIONS = ['General', 'Ports', 'TLS', 'Registration', 'Authentication', 'Portal', 'Service hosts', 'Logging'] as const;
+export const CONFIG_SECTIONS = ['General', 'Ports', 'TLS', 'Registration', 'Authentication', 'Portal', 'Service hosts', 'Application servers', 'Logging'] as const;
 export type ConfigSection = (typeof CONFIG_SECTIONS)[number];
 
 /** Digest algorithms the registrar can challenge with (RFC 7616 §3.3, RFC 8760 §2). */
@@ -317,6 +317,17 @@ export const F = {
   edgeHost: serviceHostField('edge', 'edge (P-CSCF)', 'pcscf'),
   icscfHost: serviceHostField('icscf', 'I-CSCF', 'icscf'),
   scscfHost: serviceHostField('scscf', 'S-CSCF', 'scscf'),
+  asTimeoutMs: field({
+    path: 'ifc.asTimeoutMs',
+    section: 'Application servers',
+    description:
+      'How long an application server reached over ISC (an iFC of the served user matched) may take, in ms, to answer an INVITE with anything but 100 or to send it back, and to answer a third-party REGISTER; then the iFC\u2019s DefaultHandling applies (continue without it, or fail the request).',
+    schema: z.number().int().min(100).max(60_000),
+    default: 2000,
+    allowed: 'an integer from 100 to 60000',
+    valueName: 'ms',
+    fromText: integerText,
+  }),
   logLevel: field({
     path: 'log.level',
     section: 'Logging',

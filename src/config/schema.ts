@@ -44,6 +44,8 @@ const auth = z
 
 const serviceHosts = z.object({ edge: F.edgeHost.schema, icscf: F.icscfHost.schema, scscf: F.scscfHost.schema }).strict().prefault({});
 
+const ifc = z.object({ asTimeoutMs: withDefault(F.asTimeoutMs) }).strict().prefault({});
+
 const log = z.object({ level: withDefault(F.logLevel) }).strict().prefault({});
 
 /** Keys of the TCP listeners, which may not share a port (0, any free port, excepted). */
@@ -79,6 +81,7 @@ export const allInOneConfigSchema = z
     hssProvisioningUrl: F.hssProvisioningUrl.schema,
     xdmsUrl: F.xdmsUrl.schema,
     serviceHosts,
+    ifc,
     log,
   })
   .strict()

@@ -4,8 +4,10 @@
  * call set-up and the terminating lookup ask the same few questions many times a second.
  *
  * What this node changes itself (SAR) updates the cache at once. Changes made elsewhere
- * (provisioning a new password, removing a subscriber) are seen once the entry ages out, after
- * `ttlMs` at most; unknown identities are cached too, so a flood for them costs one lookup each.
+ * (provisioning a new password, removing a subscriber, new initial Filter Criteria) are seen
+ * once the entry ages out, after `ttlMs` at most; unknown identities are cached too, so a flood
+ * for them costs one lookup each. The implicit sets (with the service profile every call's
+ * filter criteria come from) are kept the same way.
  */
 import type { AuthVectorLookup, ImplicitSet } from '../storage/index.js';
 import type { Hss, LocationInfo, ServerAssignment, ServerAssignmentType, UserAuthorization } from './hss.js';
@@ -76,6 +78,7 @@ export class CachedHss implements Hss {
   private readonly mar: TtlMap<AuthVectorLookup>;
   private readonly lir: TtlMap<LocationInfo | undefined>;
   private readonly sar: TtlMap<ServerAssignment | undefined>;
+  private readonly sets: TtlMap<ImplicitSet | undefined>;
 
   constructor(
     private readonly hss: Hss,
@@ -88,6 +91,7 @@ export class CachedHss implements Hss {
     this.mar = new TtlMap(ttl, max, now);
     this.lir = new TtlMap(ttl, max, now);
     this.sar = new TtlMap(ttl, max, now);
+    this.sets = new TtlMap(ttl, max, now);
   }
 
   userAuthorization(impi: string, impu: string): Promise<UserAuthorization> {
@@ -103,10 +107,11 @@ export class CachedHss implements Hss {
     this.uar.delete(`${impi} ${impu}`);
     this.mar.delete(`${impi} ${impu}`);
     this.lir.delete(impu);
+    this.sets.delete(impu);
   }
 
   implicitSetOf(impu: string): Promise<ImplicitSet | undefined> {
-    return this.hss.implicitSetOf(impu);
+    return this.sets.get(impu, () => this.hss.implicitSetOf(impu));
   }
 
   locationInfo(impu: string): Promise<LocationInfo | undefined> {
@@ -123,7 +128,10 @@ export class CachedHss implements Hss {
     const key = `${impu} ${scscf}`;
     const load = async (): Promise<ServerAssignment | undefined> => {
       const result = await this.hss.serverAssignment(impu, type, scscf);
-      for (const m of result?.implicitSet.members ?? []) this.lir.delete(m.impu);
+      for (const m of result?.implicitSet.members ?? []) {
+        this.lir.delete(m.impu);
+        this.sets.set(m.impu, result!.implicitSet);
+      }
       this.lir.delete(impu);
       if (type === 'REGISTRATION' || type === 'RE_REGISTRATION') this.sar.set(key, result);
       else this.sar.delete(key);

@@ -49,6 +49,7 @@ describe('configuration defaults', () => {
       signupCode: 'secret',
       numberPool: '6505550000-6505559999',
       serviceHosts: { edge: 'pcscf.example.com', icscf: 'icscf.example.com', scscf: 'scscf.example.com' },
+      ifc: { asTimeoutMs: 2000 },
       log: { level: 'info' },
     });
   });

@@ -29,6 +29,8 @@ export type RegistrationListener = (event: {
   readonly implicitSet: ImplicitSet | undefined;
   readonly bindings: readonly Binding[];
   readonly cause: RegistrationChange;
+  /** The REGISTER that made the change and the identity its To named; absent for network-made changes. */
+  readonly register?: { readonly request: SipRequest; readonly impu: string };
 }) => void;
 
 export interface RegistrarOptions {
@@ -159,7 +161,7 @@ export class Registrar {
     this.respondOk(ctx, bindings, assignment?.implicitSet, now, impu);
     if (outcome.status === 'written') {
       const cause = bindings.length === 0 ? 'deregistered' : before === 0 ? 'registered' : 'refreshed';
-      this.opts.onChange?.({ aor, implicitSet: assignment?.implicitSet, bindings, cause });
+      this.opts.onChange?.({ aor, implicitSet: assignment?.implicitSet, bindings, cause, register: { request: req, impu } });
     }
   }
 
