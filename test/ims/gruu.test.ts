@@ -11,15 +11,13 @@ import { HomeDomain } from '../../src/ims/identity.js';
 import {
   computeHa1,
   computeResponse,
-  DigestVerifier,
   formatCredentials,
-  NonceManager,
   parseDigestChallenge,
   parseUri,
   type SipRequest,
 } from '../../src/sip/index.js';
-import { MemoryNonceCountStore, MemoryRegistrationStore, MemorySubscriberStore } from '../../src/storage/memory/index.js';
-import { RecordingContext, request, run } from './ims-fakes.js';
+import { MemoryRegistrationStore, MemorySubscriberStore } from '../../src/storage/memory/index.js';
+import { RecordingContext, registrarOptions, request, run } from './ims-fakes.js';
 
 const REALM = 'example.com';
 const IMPI = '6505550001@example.com';
@@ -39,22 +37,7 @@ beforeEach(async () => {
   const registrations = new MemoryRegistrationStore();
   const hss = new LocalHss(subscribers);
   const home = new HomeDomain(REALM);
-  const clock = { now: () => now };
-  registrar = new Registrar({
-    home,
-    realm: REALM,
-    hss,
-    registrations,
-    verifier: new DigestVerifier({
-      nonces: new NonceManager({ key: Buffer.alloc(32, 7), clock, lifetimeSeconds: 300 }),
-      nonceCounts: new MemoryNonceCountStore({ clock }),
-    }),
-    algorithms: ['MD5'],
-    limits: { minExpires: 60, maxExpires: 3600, defaultExpires: 600 },
-    scscf: 'sip:scscf.example.com',
-    serviceRoute: '<sip:orig@scscf.example.com;lr>',
-    now: () => now,
-  });
+  registrar = new Registrar(registrarOptions({ hss, registrations, now: () => now }, { algorithms: ['MD5'] }));
   scscf = new ScscfService({ host: 'scscf.example.com', home, hss, registrations, registrar, icscf: 'sip:icscf.example.com', now: () => now });
   await subscribers.addSubscriber({
     privateIdentity: { impi: IMPI, digest: [{ realm: REALM, algorithm: 'MD5', ha1: computeHa1('MD5', IMPI, REALM, PASSWORD) }] },

@@ -2,8 +2,13 @@
  * A RequestContext stand-in for unit tests of IMS services: records the outcome the service
  * chose instead of driving a proxy core (the proxy core has its own tests).
  */
+import type { RegistrarOptions } from '../../src/ims/core/registrar.js';
+import type { Hss } from '../../src/ims/hss.js';
+import { HomeDomain } from '../../src/ims/identity.js';
 import {
+  DigestVerifier,
   makeResponse,
+  NonceManager,
   parseMessage,
   SipRequest,
   type ForwardOptions,
@@ -13,6 +18,8 @@ import {
   type SipResponse,
   type Uri,
 } from '../../src/sip/index.js';
+import type { RegistrationStore } from '../../src/storage/index.js';
+import { MemoryNonceCountStore } from '../../src/storage/memory/index.js';
 
 export interface Outcome {
   kind: 'respond' | 'forward';
@@ -85,4 +92,33 @@ export async function run(ctx: RecordingContext, hook: (ctx: RequestContext) => 
   await hook(ctx);
   await ctx.finished;
   return ctx;
+}
+
+/**
+ * The options of a {@link Registrar} for example.com as the registrar tests build it: Digest
+ * with nonces keyed by a fixed key and an in-memory nonce-count store on the test's clock,
+ * 60-3600 s registrations (600 by default), the usual S-CSCF name and Service-Route. `overrides`
+ * replace any of them.
+ */
+export function registrarOptions(
+  deps: { readonly hss: Hss; readonly registrations: RegistrationStore; readonly now: () => number },
+  overrides: Partial<RegistrarOptions> = {},
+): RegistrarOptions {
+  const clock = { now: deps.now };
+  return {
+    home: new HomeDomain('example.com'),
+    realm: 'example.com',
+    hss: deps.hss,
+    registrations: deps.registrations,
+    verifier: new DigestVerifier({
+      nonces: new NonceManager({ key: Buffer.alloc(32, 7), clock, lifetimeSeconds: 300 }),
+      nonceCounts: new MemoryNonceCountStore({ clock }),
+    }),
+    algorithms: ['MD5', 'SHA-256'],
+    limits: { minExpires: 60, maxExpires: 3600, defaultExpires: 600 },
+    scscf: 'sip:scscf.example.com',
+    serviceRoute: '<sip:orig@scscf.example.com;lr>',
+    now: deps.now,
+    ...overrides,
+  };
 }

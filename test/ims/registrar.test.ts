@@ -1,18 +1,15 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Registrar } from '../../src/ims/core/registrar.js';
 import { LocalHss } from '../../src/ims/hss-local.js';
-import { HomeDomain } from '../../src/ims/identity.js';
 import {
   computeHa1,
   computeResponse,
-  DigestVerifier,
   formatCredentials,
-  NonceManager,
   parseDigestChallenge,
   type SipRequest,
 } from '../../src/sip/index.js';
-import { MemoryNonceCountStore, MemoryRegistrationStore, MemorySubscriberStore } from '../../src/storage/memory/index.js';
-import { RecordingContext, request, run } from './ims-fakes.js';
+import { MemoryRegistrationStore, MemorySubscriberStore } from '../../src/storage/memory/index.js';
+import { RecordingContext, registrarOptions, request, run } from './ims-fakes.js';
 
 const REALM = 'example.com';
 const IMPI = '6505550001@example.com';
@@ -46,23 +43,9 @@ beforeEach(async () => {
   changes = [];
   subscribers = new MemorySubscriberStore();
   registrations = new MemoryRegistrationStore();
-  const clock = { now: () => now };
-  registrar = new Registrar({
-    home: new HomeDomain(REALM),
-    realm: REALM,
-    hss: new LocalHss(subscribers),
-    registrations,
-    verifier: new DigestVerifier({
-      nonces: new NonceManager({ key: Buffer.alloc(32, 7), clock, lifetimeSeconds: 300 }),
-      nonceCounts: new MemoryNonceCountStore({ clock }),
-    }),
-    algorithms: ['MD5', 'SHA-256'],
-    limits: { minExpires: 60, maxExpires: 3600, defaultExpires: 600 },
-    scscf: 'sip:scscf.example.com',
-    serviceRoute: '<sip:orig@scscf.example.com;lr>',
-    onChange: (e) => changes.push(`${e.cause}:${e.bindings.length}`),
-    now: () => now,
-  });
+  registrar = new Registrar(
+    registrarOptions({ hss: new LocalHss(subscribers), registrations, now: () => now }, { onChange: (e) => changes.push(`${e.cause}:${e.bindings.length}`) }),
+  );
   await addSubscriber(['sip:alias@example.com']);
 });
 

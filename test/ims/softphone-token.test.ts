@@ -7,11 +7,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Registrar } from '../../src/ims/core/registrar.js';
 import { LocalHss } from '../../src/ims/hss-local.js';
-import { HomeDomain } from '../../src/ims/identity.js';
 import { SoftphoneTokens } from '../../src/portal/index.js';
-import { computeHa1, computeResponse, DigestVerifier, formatCredentials, NonceManager, parseDigestChallenge, type SipRequest } from '../../src/sip/index.js';
-import { MemoryNonceCountStore, MemoryRegistrationStore, MemorySubscriberStore } from '../../src/storage/memory/index.js';
-import { RecordingContext, request, run } from './ims-fakes.js';
+import { computeHa1, computeResponse, formatCredentials, parseDigestChallenge, type SipRequest } from '../../src/sip/index.js';
+import { MemoryRegistrationStore, MemorySubscriberStore } from '../../src/storage/memory/index.js';
+import { RecordingContext, registrarOptions, request, run } from './ims-fakes.js';
 
 const REALM = 'example.com';
 const PASSWORD = 'sip-password-1';
@@ -41,23 +40,9 @@ async function addSubscriber(who: Who, id: string): Promise<void> {
 }
 
 function makeRegistrar(withTokens: boolean): Registrar {
-  const clock = { now: () => now };
-  return new Registrar({
-    home: new HomeDomain(REALM),
-    realm: REALM,
-    hss: new LocalHss(subscribers),
-    registrations,
-    verifier: new DigestVerifier({
-      nonces: new NonceManager({ key: Buffer.alloc(32, 7), clock, lifetimeSeconds: 300 }),
-      nonceCounts: new MemoryNonceCountStore({ clock }),
-    }),
-    algorithms: ['MD5', 'SHA-256'],
-    limits: { minExpires: 60, maxExpires: 3600, defaultExpires: 600 },
-    scscf: 'sip:scscf.example.com',
-    serviceRoute: '<sip:orig@scscf.example.com;lr>',
-    ...(withTokens && { tokenPasswords: (impi: string, impu: string, at: number) => tokens.passwordsFor(impi, impu, at) }),
-    now: () => now,
-  });
+  const hss = new LocalHss(subscribers);
+  const withPasswords = withTokens ? { tokenPasswords: (impi: string, impu: string, at: number) => tokens.passwordsFor(impi, impu, at) } : {};
+  return new Registrar(registrarOptions({ hss, registrations, now: () => now }, withPasswords));
 }
 
 beforeEach(async () => {
