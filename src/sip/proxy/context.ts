@@ -12,6 +12,11 @@ import type { ForwardOptions, ForwardTarget, ProxyService, RequestContext } from
 /** The per-request object a service works with (see {@link RequestContext}). */
 export class ServiceRequestContext implements RequestContext {
   private outcome: 'none' | 'deferred' | 'done' = 'none';
+  /**
+   * A CANCEL ended the request before the service chose an outcome (it was still looking
+   * something up): 487 went to the caller, and whatever the service decides afterwards is dropped.
+   */
+  private cancelledFirst = false;
   private timers = new Map<string, TimerHandle>();
   proxyTx: ProxyTransaction | undefined;
   readonly flow: Flow | undefined;
@@ -46,6 +51,7 @@ export class ServiceRequestContext implements RequestContext {
   }
 
   forward(targets: ForwardTarget | ForwardTarget[] = {}, options: ForwardOptions = {}): void {
+    if (this.cancelledFirst) return;
     this.settle();
     const list = Array.isArray(targets) ? targets : [targets];
     this.proxyTx = new ProxyTransaction(this.core, this.server, this.request, this.service, this.loopHash, options, this);
@@ -61,9 +67,14 @@ export class ServiceRequestContext implements RequestContext {
   }
 
   respondWith(response: SipResponse): void {
+    if (this.cancelledFirst) return;
     if (response.status >= 200) this.settle();
     this.server.respond(response);
-    if (response.status >= 200) this.clearTimers();
+    if (response.status >= 200) {
+      this.clearTimers();
+      // Answered here: nothing left for a CANCEL to reach.
+      if (!this.proxyTx) this.core.untrack(this.server);
+    }
   }
 
   defer(): RequestContext {
@@ -115,6 +126,7 @@ export class ServiceRequestContext implements RequestContext {
     if (this.proxyTx) this.proxyTx.cancel();
     else if (this.outcome !== 'done') {
       this.outcome = 'done';
+      this.cancelledFirst = true;
       this.server.respond(makeResponse(this.request, 487, undefined, this.toTag));
     }
   }

@@ -166,6 +166,9 @@ export class ProxyCore implements TransactionUser {
     if (!inDialog && !LocalHop.isLocal(server.flow) && this.isLoop(req, hash)) return server.respond(makeResponse(req, 482, undefined, newTag()));
     const addressed = this.addressedService(request, consumed);
     const ctx = new ServiceRequestContext(this, server, request, addressed.host, consumed, addressed.service, hash);
+    // A CANCEL can come while the service is still deciding (a lookup in flight): it must find
+    // the request from now on, not only once forwarded (§16.10).
+    if (request.method === 'INVITE') this.track(server, ctx);
     if (request.method === 'INVITE' && !LocalHop.isLocal(server.flow)) server.respond(makeResponse(req, 100));
     const done = this.runService(ctx, addressed.service, inDialog);
     if (done instanceof Promise) done.catch((e: unknown) => this.serviceFailed(ctx, e));
@@ -268,8 +271,9 @@ export class ProxyCore implements TransactionUser {
     ctx?.cancelled();
   }
 
-  /** Remembers the context of a server transaction until its final response (for CANCEL). */
+  /** Remembers the context of an INVITE's server transaction until its final response (for CANCEL). */
   track(server: ServerTransaction, ctx: ServiceRequestContext): void {
+    if (this.contexts.get(server) === ctx) return;
     this.contexts.set(server, ctx);
     server.onTerminated(() => this.contexts.delete(server));
   }

@@ -57,6 +57,37 @@ describe('the service contract on the proxy core', () => {
     expect(statuses(alice)).toEqual([100, 180, 200, 487]);
   });
 
+  it('answers 487 to a CANCEL that comes while the service is still deciding, and drops its later decision', async () => {
+    let decide: (() => void) | undefined;
+    const svc: ProxyService = {
+      hosts: [],
+      onInitialRequest: async (ctx) => {
+        ctx.defer();
+        await new Promise<void>((resolve) => (decide = resolve));
+        ctx.forward({ uri: parseUri('sip:bob@10.0.0.3') });
+      },
+    };
+    const r = proxyRig({ defaultService: svc });
+    const [alice, bob] = [r.ua('10.0.0.2'), r.ua('10.0.0.3')];
+    const invite = request(alice, 'INVITE', 'sip:bob@example.com');
+    send(alice, invite);
+    await r.net.flush();
+    expect(statuses(alice)).toEqual([100]);
+    const cancel = request(alice, 'CANCEL', 'sip:bob@example.com');
+    cancel.set('via', invite.get('via')!);
+    cancel.set('call-id', invite.callId);
+    cancel.set('from', invite.get('from')!);
+    cancel.set('cseq', `${invite.cseq.seq} CANCEL`);
+    send(alice, cancel);
+    await r.net.flush();
+    expect(statuses(alice)).toEqual([100, 200, 487]);
+    decide!();
+    for (let i = 0; i < 3; i++) await r.net.flush();
+    expect(requests(bob, 'INVITE')).toEqual([]);
+    expect(statuses(alice)).toEqual([100, 200, 487]);
+    expect(r.errors).toEqual([]);
+  });
+
   it('refuses a second outcome for one request', async () => {
     let error: unknown;
     const svc: ProxyService = {
