@@ -18,6 +18,7 @@ import {
   SipRequest,
   SipResponse,
   Via,
+  type Flow,
   type ProxyService,
 } from '../../src/sip/index.js';
 import { MemoryNonceCountStore, MemoryRegistrationStore, MemorySubscriberStore } from '../../src/storage/memory/index.js';
@@ -32,6 +33,8 @@ const CAROL = 'sip:6505550003@example.com';
 const AS = { address: '10.0.0.30', port: 5060 };
 const AS_URI = `sip:${AS.address}:${AS.port}`;
 const AS_TIMEOUT = 2000;
+/** A host on the network that is no peer of the core (not the edge, I-CSCF or an AS). */
+const STRANGER = '10.0.0.66';
 
 interface IfcSpec {
   readonly as?: string;
@@ -101,7 +104,9 @@ async function rig(o: RigOptions = {}) {
   });
   const inProcess = new Set<string>((o.extraServices ?? []).flatMap((s) => s.hosts));
   const isc = new Isc({ host: SCSCF, asTimeoutMs: AS_TIMEOUT, inProcess: (u) => inProcess.has(u.host), now: () => clockRef.now?.() ?? 0 });
-  const scscf = new ScscfService({ host: SCSCF, home, hss, registrations, registrar, icscf: 'sip:icscf.example.com', name: `sip:${SCSCF}`, isc });
+  // The test's UAs play the edge and the I-CSCF, peers of the S-CSCF; application servers are not.
+  const trusted = (flow: Flow): boolean => flow.remote.address !== AS.address && flow.remote.address !== STRANGER;
+  const scscf = new ScscfService({ host: SCSCF, home, hss, registrations, registrar, icscf: 'sip:icscf.example.com', name: `sip:${SCSCF}`, isc, trusted });
   const r = proxyRig({ services: [scscf, ...(o.extraServices ?? [])] });
   clockRef.now = () => r.clock.now();
   const settle = async (): Promise<void> => {
@@ -337,6 +342,26 @@ describe('ISC: what comes back', () => {
     await t.settle();
     expect(requests(as, 'INVITE')).toHaveLength(1); // not sent to the AS a second time
     expect(requests(t.bob, 'INVITE')).toHaveLength(1);
+  });
+
+  it('refuses a request sent straight from the network by a stranger, whatever identity it asserts', async () => {
+    const t = await rig({ alice: [{}] });
+    const mallory = t.r.ua(STRANGER);
+    send(mallory, originating(mallory));
+    send(mallory, terminating(mallory));
+    await t.settle();
+    expect(statuses(mallory)).toEqual([100, 403, 100, 403]);
+    expect(requests(t.bob, 'INVITE')).toEqual([]);
+    expect(requests(t.r.ua(AS.address, AS.port), 'INVITE')).toEqual([]);
+  });
+
+  it('refuses P-Served-User from an AS when no service invocation of that user is pending', async () => {
+    const t = await rig({ bob: [{ sessionCase: 1 }] });
+    const as = t.r.ua(AS.address, AS.port);
+    send(as, request(as, 'INVITE', BOB, [['Route', `<sip:${SCSCF};lr>`], ['P-Served-User', `<${ALICE}>;sescase=orig;regstate=reg`]]));
+    await t.settle();
+    expect(statuses(as)).toEqual([100, 403]);
+    expect(requests(t.bob, 'INVITE')).toEqual([]);
   });
 
   it('a terminating AS that changes the Request-URI diverts: the diverting user’s orig-cdiv criteria, then the new target', async () => {

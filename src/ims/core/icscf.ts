@@ -4,7 +4,7 @@
  * callee of any other request with a location query (LIR, §5.3.2.1). It does not stay in the
  * dialog.
  */
-import { parseDigestCredentials, type ProxyService, type RequestContext, type SipRequest } from '../../sip/index.js';
+import { parseDigestCredentials, type Flow, type ProxyService, type RequestContext, type SipRequest } from '../../sip/index.js';
 import { locate, type Hss } from '../hss.js';
 import { derivedImpi, impuOf, type HomeDomain } from '../identity.js';
 
@@ -14,7 +14,16 @@ export interface IcscfOptions {
   readonly home: HomeDomain;
   /** The S-CSCF to assign when the HSS has none (a one-entry S-CSCF list), e.g. `sip:scscf.example.com`. */
   readonly defaultScscf: string;
+  /** Network peers whose requests it serves (a P-CSCF in another process); by default none. */
+  readonly trusted?: TrustedPeer;
 }
+
+/**
+ * Whether a request that came over the network (not from a service of this process) is from a
+ * peer of the IMS core, whose asserted identities may be believed (TS 24.229 §4.4: the trust
+ * domain). Requests from anyone else skip the edge's checks and are refused.
+ */
+export type TrustedPeer = (flow: Flow) => boolean;
 
 export class IcscfService implements ProxyService {
   readonly hosts: readonly string[];
@@ -24,6 +33,10 @@ export class IcscfService implements ProxyService {
   }
 
   async onInitialRequest(ctx: RequestContext): Promise<void> {
+    // Requests reach the I-CSCF from the edge or the S-CSCF of this process (or a trusted peer).
+    // One sent to it straight from anywhere else would skip the edge's identity assertion and
+    // carry whatever P-Asserted-Identity its sender wrote.
+    if (ctx.flow && !this.opts.trusted?.(ctx.flow)) return ctx.respond(403, 'Forbidden - not a trusted peer');
     ctx.defer();
     if (ctx.request.method === 'REGISTER') return this.register(ctx);
     return this.terminating(ctx);

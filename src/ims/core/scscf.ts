@@ -16,7 +16,7 @@ import { ifcRequestOf, nextMatch, SessionCase, DefaultHandling } from '../ifc/in
 import { locate, type Hss, type LocationInfo } from '../hss.js';
 import { impuOf, type HomeDomain } from '../identity.js';
 import { gruuInstance, isInstance, liveTargets } from './bindings.js';
-import { routeTo } from './icscf.js';
+import { routeTo, type TrustedPeer } from './icscf.js';
 import { isOriginatingCase, type Isc, type ServiceState } from './isc.js';
 import type { Registrar } from './registrar.js';
 
@@ -31,6 +31,8 @@ export type RegisterWatch = (ctx: RequestContext) => RequestContext;
 
 export interface ScscfOptions {
   readonly host: string;
+  /** Network peers whose requests it serves (a P-CSCF or I-CSCF in another process); by default none. */
+  readonly trusted?: TrustedPeer;
   readonly home: HomeDomain;
   readonly hss: Hss;
   readonly registrations: RegistrationStore;
@@ -78,6 +80,10 @@ export class ScscfService implements ProxyService {
       // A request an AS made itself (a B2BUA's new leg without the token, TS 24.229 §5.4.3.2).
       if (ctx.flow && req.has(P_SERVED_USER)) return this.fromApplicationServer(ctx);
     }
+    // Everything else reaches the S-CSCF from the edge or the I-CSCF of this process (or a
+    // trusted peer). Sent straight from anywhere else it would skip the edge's checks: a forged
+    // P-Asserted-Identity would originate as someone else, or reach a callee as someone else.
+    if (ctx.flow && !this.opts.trusted?.(ctx.flow)) return ctx.respond(403, 'Forbidden - not a trusted peer');
     if (isOriginating(ctx.consumedRoutes, this.opts.host)) return this.originating(ctx);
     return this.terminating(ctx);
   }
@@ -164,8 +170,9 @@ export class ScscfService implements ProxyService {
   }
 
   /**
-   * A request from an AS with P-Served-User and no token: the new leg of a B2BUA continues the
-   * services of the invocation it belongs to; anything else starts the services of that user.
+   * A request from the network with P-Served-User and no token: the new leg of a B2BUA continues
+   * the services of the invocation it belongs to (one pending for that served user); anything
+   * else is refused, since the header alone proves nothing about who sent it.
    */
   private async fromApplicationServer(ctx: RequestContext): Promise<void> {
     ctx.defer();
@@ -176,8 +183,9 @@ export class ScscfService implements ProxyService {
       const pending = this.opts.isc!.pendingFor(served, term ? SessionCase.TERMINATING_REGISTERED : SessionCase.ORIGINATING_REGISTERED);
       if (pending) return this.services(ctx, this.diverted(ctx, pending) ?? pending);
     }
-    if (term || !psu) return this.terminating(ctx);
-    return this.originating(ctx, psu.uri);
+    // Not the continuation of a service this S-CSCF invoked: an AS it does not know, or anyone
+    // naming a served user of their choosing.
+    return ctx.respond(403, 'Forbidden - no service invocation for this served user');
   }
 
   /** The first matching criterion from `state.next`, or -1. */
