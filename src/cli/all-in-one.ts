@@ -1,8 +1,8 @@
 /**
  * The all-in-one: every function in one process on embedded SQLite storage. One proxy core
- * hosts the edge (P-CSCF; also the default service for whatever clients send), the I-CSCF and
- * the S-CSCF, each addressed by its service host name; requests between them are in-process
- * hops (LocalHop), never sockets.
+ * hosts the edge (P-CSCF; also the default service for whatever clients send), the I-CSCF, the
+ * S-CSCF and the MMTel application server, each addressed by its service host name; requests
+ * between them are in-process hops (LocalHop), never sockets.
  */
 import { networkInterfaces } from 'node:os';
 import type { AllInOneConfig } from '../config/index.js';
@@ -19,6 +19,7 @@ import { CachedHss } from '../ims/hss-cache.js';
 import { LocalHss } from '../ims/hss-local.js';
 import { HomeDomain } from '../ims/identity.js';
 import { FilterCriteriaCache } from '../ims/ifc/index.js';
+import { createMmtelService } from '../ims/mmtel/index.js';
 import {
   DigestVerifier,
   NonceManager,
@@ -153,7 +154,7 @@ async function listen(transports: TransportLayer, config: AllInOneConfig, certif
 }
 
 /** The address written into Via, Record-Route and Path: the bind address, or this host's own when bound to all. */
-function advertisedHost(bind: string): string {
+export function advertisedHost(bind: string): string {
   if (bind !== '0.0.0.0' && bind !== '::') return bind;
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) if (!a.internal && a.family === 'IPv4') return a.address;
@@ -162,7 +163,7 @@ function advertisedHost(bind: string): string {
 }
 
 /** Every address of this host, with each SIP port: Route values naming them address this proxy. */
-function localAliases(listeners: readonly ProxyListener[]): string[] {
+export function localAliases(listeners: readonly ProxyListener[]): string[] {
   const hosts = new Set(['127.0.0.1', '::1', 'localhost']);
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) hosts.add(a.address);
   const out: string[] = [];
@@ -282,12 +283,22 @@ function wire(
     isc,
     watchRegister: thirdParty.watch,
   });
-  for (const service of [edge, icscf, scscf]) for (const h of service.hosts) inProcess.add(h.toLowerCase());
+  // The MMTel AS (the default iFC's ServerName) reads each user's simservs from the XDMS's store here.
+  const mmtel = createMmtelService({
+    host: hosts.mmtel,
+    domain: config.domain,
+    documents: storage.documents,
+    internationalPrefixes: config.mmtel.internationalPrefixes,
+    homeCountryCode: config.mmtel.homeCountryCode,
+    maxDiversions: config.mmtel.maxDiversions,
+    onError,
+  });
+  for (const service of [edge, icscf, scscf, mmtel]) for (const h of service.hosts) inProcess.add(h.toLowerCase());
   const core = new ProxyCore({
     transactions: stack,
     listeners,
     aliases: localAliases(listeners),
-    services: [edge, icscf, scscf],
+    services: [edge, icscf, scscf, mmtel],
     defaultService: edge,
     lookupFlow: (id) => transports.getFlow(id),
     flowOfRoutes: (consumed, arrival) => tokens.flowOfRoutes(consumed, arrival),

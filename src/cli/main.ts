@@ -1,6 +1,6 @@
 /**
- * The `tidewater` command line: `all-in-one` runs every function in one process, `subscriber`
- * provisions the embedded HSS. bin/tidewater.js runs the compiled file; in the repository
+ * The `tidewater` command line: `all-in-one` runs every function in one process; `hss`, `xdms`,
+ * `portal` and `mmtel` run one function alone; `subscriber` provisions the embedded HSS. bin/tidewater.js runs the compiled file; in the repository
  * `node --import tsx src/cli/main.ts` runs this one.
  */
 import { readFileSync, realpathSync } from 'node:fs';
@@ -68,7 +68,7 @@ function subscriberCommands(out: Output, env: NodeJS.ProcessEnv): Command {
 /** The program; `out` receives every line, commander's included. */
 export function buildProgram(out: Output, env: NodeJS.ProcessEnv = process.env): Command {
   const program = new Command('tidewater')
-    .description('Tidewater: a cloud-native IMS core (edge, core, HSS, XDMS, portal)')
+    .description('Tidewater: a cloud-native IMS core (edge, core, HSS, XDMS, portal, MMTel AS)')
     .version(packageVersion(), '-V, --version', 'print the version');
   const allInOne = new Command('all-in-one')
     .description('run every IMS function in this process, with embedded SQLite storage in the data folder')
@@ -103,6 +103,16 @@ export function buildProgram(out: Output, env: NodeJS.ProcessEnv = process.env):
       await runServerCommand('portal', config, out, () => startPortalAlone(config));
     });
   program.addCommand(addConfigOptions(portal));
+  const mmtel = new Command('mmtel')
+    .description(
+      'run the MMTel application server alone (sipPort, UDP and TCP) for an S-CSCF in another process: supplementary services from the simservs documents of the XDMS at xdmsUrl, or of the data folder without it',
+    )
+    .action(async (_opts, command: Command) => {
+      const { config } = configOf(command, env);
+      const { startMmtelAlone } = await import('./mmtel.js');
+      await runServerCommand('mmtel', config, out, () => startMmtelAlone(config));
+    });
+  program.addCommand(addConfigOptions(mmtel));
   program.addCommand(subscriberCommands(out, env));
   const output = {
     writeOut: (text: string) => out.line(text.replace(/\n$/, '')),

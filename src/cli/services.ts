@@ -12,10 +12,12 @@ import {
   buildPortalServer,
   RemoteHssSubscribers,
   SoftphoneTokens,
+  StoreSubscribers,
   type PortalDocuments,
   type PortalSubscribers,
   type SoftphoneOptions,
 } from '../portal/index.js';
+import { isPortalSubscribers } from '../portal/subscribers.js';
 import type { AccountStore, DocumentStore, RegistrationStore, SubscriberStore } from '../storage/index.js';
 import { buildXdmsServer, XcapClient } from '../xdms/index.js';
 import type { ListenerInfo } from './all-in-one.js';
@@ -85,6 +87,7 @@ export async function startPortal(
 ): Promise<HttpService> {
   const portal = await buildPortalServer({
     ...stores,
+    subscribers: portalSubscribersOf(config, stores.subscribers),
     domain: config.domain,
     pool: rangeOf(config.numberPool),
     signupCode: config.signupCode,
@@ -96,6 +99,11 @@ export async function startPortal(
   });
   await portal.listen({ host: config.bind, port: config.portalPort });
   return { listeners: [listenerOf('portal', portal.server.address())], close: () => portal.close() };
+}
+
+/** The portal's subscriber data; on a store, each new number gets the default iFC towards `serviceHosts.mmtel`. */
+function portalSubscribersOf(config: AllInOneConfig, subscribers: SubscriberStore | PortalSubscribers): PortalSubscribers {
+  return isPortalSubscribers(subscribers) ? subscribers : new StoreSubscribers(subscribers, config.domain, config.serviceHosts.mmtel);
 }
 
 /** One service alone on the data folder's SQLite stores, closing them when it stops. */
@@ -149,7 +157,7 @@ function remotePortalStores(config: AllInOneConfig, urls: { hssProvisioningUrl: 
   return {
     accounts: own.accounts,
     registrations: own.registrations,
-    subscribers: new RemoteHssSubscribers(hss, own.documents),
+    subscribers: new RemoteHssSubscribers(hss, own.documents, config.serviceHosts.mmtel),
     documents: new XcapClient({ url: urls.xdmsUrl, ...key }),
   };
 }

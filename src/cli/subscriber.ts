@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import type { AllInOneConfig } from '../config/index.js';
+import { newServiceProfile } from '../portal/subscribers.js';
 import { computeHa1 } from '../sip/auth/index.js';
 import { StorageError, type DigestHa1, type ImplicitSet, type PrivateIdentity, type SubscriberStore } from '../storage/index.js';
 import type { SqliteStores } from '../storage/sqlite/index.js';
@@ -40,13 +41,6 @@ async function withStores<T>(config: AllInOneConfig, work: (stores: SqliteStores
   }
 }
 
-/** A minimal TS 29.228 Annex B ServiceProfile naming the set's identities, with no filter criteria. */
-export function emptyServiceProfile(impus: readonly string[]): string {
-  const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const ids = impus.map((impu) => `<PublicIdentity><Identity>${escape(impu)}</Identity></PublicIdentity>`).join('');
-  return `<ServiceProfile>${ids}</ServiceProfile>`;
-}
-
 export interface AddOptions {
   readonly password?: string;
   readonly also?: readonly string[];
@@ -69,7 +63,8 @@ export async function addSubscriber(ctx: SubscriberContext, arg: string, options
     try {
       await subscribers.addSubscriber({
         privateIdentity: { impi, digest },
-        implicitSet: { id: randomUUID(), serviceProfile: emptyServiceProfile(impus) },
+        // The default iFC sends INVITEs to the MMTel AS (INTERFACES.md), as for the portal's numbers.
+        implicitSet: { id: randomUUID(), serviceProfile: newServiceProfile(impus, ctx.config.serviceHosts.mmtel) },
         publicIdentities: impus.map((i) => ({ impu: i })),
       });
     } catch (error) {

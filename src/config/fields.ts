@@ -89,6 +89,11 @@ function integerText(text: string): unknown {
   return INTEGER_TEXT.test(trimmed) ? Number(trimmed) : text;
 }
 
+/** `00, 011` -> `['00', '011']`; an empty item stays, for the schema to refuse. */
+function listText(text: string): unknown {
+  return text.split(',').map((item) => item.trim());
+}
+
 /** `MD5, sha-256` -> `['MD5', 'SHA-256']`; an empty item stays, for the schema to refuse. */
 function algorithmsText(text: string): unknown {
   return text.split(',').map((item) => {
@@ -155,11 +160,11 @@ function expiresField(path: string, description: string, defaultSeconds: number)
   });
 }
 
-function serviceHostField(key: 'edge' | 'icscf' | 'scscf', role: string, prefix: string) {
+function serviceHostField(key: 'edge' | 'icscf' | 'scscf' | 'mmtel', role: string, prefix: string, more = '') {
   return field({
     path: `serviceHosts.${key}`,
     section: 'Service hosts',
-    description: `Host name that addresses the ${role} in Route headers and Request-URIs.`,
+    description: `Host name that addresses the ${role} in Route headers and Request-URIs.${more}`,
     schema: hostName().optional(),
     defaultText: `${prefix}.<domain>`,
     allowed: HOST_ALLOWED,
@@ -308,7 +313,7 @@ export const F = {
     path: 'xdmsUrl',
     section: 'Portal',
     description:
-      'XCAP root of an XDMS in another process (`tidewater xdms`), e.g. http://xdms.example.net:7888: `tidewater portal` then reads and writes the simservs documents of its numbers there, with apiKey as its NGV-API-Key, instead of in the data folder. Give hssProvisioningUrl with it.',
+      'XCAP root of an XDMS in another process (`tidewater xdms`), e.g. http://xdms.example.net:7888: `tidewater portal` then reads and writes the simservs documents of its numbers there, with apiKey as its NGV-API-Key, instead of in the data folder (give hssProvisioningUrl with it), and `tidewater mmtel` reads them there.',
     schema: httpUrl().optional(),
     defaultText: 'none (the data folder\u2019s documents)',
     allowed: URL_ALLOWED,
@@ -317,6 +322,12 @@ export const F = {
   edgeHost: serviceHostField('edge', 'edge (P-CSCF)', 'pcscf'),
   icscfHost: serviceHostField('icscf', 'I-CSCF', 'icscf'),
   scscfHost: serviceHostField('scscf', 'S-CSCF', 'scscf'),
+  mmtelHost: serviceHostField(
+    'mmtel',
+    'MMTel application server',
+    'mmtel',
+    ' The default iFC of a number added from then on (portal or `tidewater subscriber add`) sends its INVITEs to sip:<this host>.',
+  ),
   asTimeoutMs: field({
     path: 'ifc.asTimeoutMs',
     section: 'Application servers',
@@ -326,6 +337,38 @@ export const F = {
     default: 2000,
     allowed: 'an integer from 100 to 60000',
     valueName: 'ms',
+    fromText: integerText,
+  }),
+  internationalPrefixes: field({
+    path: 'mmtel.internationalPrefixes',
+    section: 'Application servers',
+    description:
+      'Prefixes dialled before a country code: the MMTel AS\u2019s outgoing barring of international calls (TS 24.611) counts a number starting with one as international, as it does a `+` number of another country code than mmtel.homeCountryCode; comma-separated on the command line and in the environment (quote them in YAML: [\'00\', \'011\']).',
+    schema: z.array(z.string().regex(/^[0-9]{1,8}$/)).max(16).refine((list) => new Set(list).size === list.length),
+    default: ['00', '011'],
+    allowed: 'a list of up to 16 different prefixes of 1 to 8 digits',
+    valueName: 'list',
+    fromText: listText,
+  }),
+  homeCountryCode: field({
+    path: 'mmtel.homeCountryCode',
+    section: 'Application servers',
+    description: 'The home country code, without `+`: a `+` number with another one is international for the MMTel AS\u2019s outgoing barring.',
+    schema: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().regex(/^[1-9][0-9]{0,2}$/)),
+    default: '1',
+    allowed: '1 to 3 digits, not starting with 0',
+    valueName: 'code',
+    fromText: (text) => text.trim(),
+  }),
+  maxDiversions: field({
+    path: 'mmtel.maxDiversions',
+    section: 'Application servers',
+    description:
+      'Diversions a call may have gone through (History-Info entries with a `cause`, RFC 7044) before the MMTel AS refuses to divert it again with 480 (TS 24.604 §4.5.2.6.1).',
+    schema: z.number().int().min(0).max(20),
+    default: 5,
+    allowed: 'an integer from 0 to 20',
+    valueName: 'count',
     fromText: integerText,
   }),
   logLevel: field({

@@ -42,9 +42,21 @@ const auth = z
   .strict()
   .prefault({});
 
-const serviceHosts = z.object({ edge: F.edgeHost.schema, icscf: F.icscfHost.schema, scscf: F.scscfHost.schema }).strict().prefault({});
+const serviceHosts = z
+  .object({ edge: F.edgeHost.schema, icscf: F.icscfHost.schema, scscf: F.scscfHost.schema, mmtel: F.mmtelHost.schema })
+  .strict()
+  .prefault({});
 
 const ifc = z.object({ asTimeoutMs: withDefault(F.asTimeoutMs) }).strict().prefault({});
+
+const mmtel = z
+  .object({
+    internationalPrefixes: withDefault(F.internationalPrefixes),
+    homeCountryCode: withDefault(F.homeCountryCode),
+    maxDiversions: withDefault(F.maxDiversions),
+  })
+  .strict()
+  .prefault({});
 
 const log = z.object({ level: withDefault(F.logLevel) }).strict().prefault({});
 
@@ -82,6 +94,7 @@ export const allInOneConfigSchema = z
     xdmsUrl: F.xdmsUrl.schema,
     serviceHosts,
     ifc,
+    mmtel,
     log,
   })
   .strict()
@@ -102,6 +115,7 @@ export const allInOneConfigSchema = z
       edge: c.serviceHosts.edge ?? `pcscf.${c.domain}`,
       icscf: c.serviceHosts.icscf ?? `icscf.${c.domain}`,
       scscf: c.serviceHosts.scscf ?? `scscf.${c.domain}`,
+      mmtel: c.serviceHosts.mmtel ?? `mmtel.${c.domain}`,
     },
   }));
 

@@ -3,7 +3,7 @@
  * Homestead-prov, as Ellis used it; docs/hss-api.md). A number is made in Ellis's order: an
  * implicit registration set (IRS), the private identity with the password (the HSS keeps its
  * MD5 and SHA-256 HA1s for the realm and drops it), the IMPI linked to the IRS, the IRS's
- * service profile, the public identity in it.
+ * service profile, the public identity in it, the default iFC.
  *
  * The API has no lookup from a public identity to its IRS, so the portal remembers the IRS and
  * service profile of each number it made, in its own storage (a document of AUID
@@ -11,7 +11,7 @@
  */
 import type { HssProvisioningClient } from '../hss/index.js';
 import { StorageError } from '../storage/index.js';
-import type { NewNumber, PortalDocuments, PortalSubscribers } from './subscribers.js';
+import { newServiceProfile, type NewNumber, type PortalDocuments, type PortalSubscribers } from './subscribers.js';
 
 /** Where a number's IRS is remembered: one small JSON document per IMPU. */
 const INDEX_AUID = 'tidewater.portal';
@@ -49,10 +49,14 @@ export class ImplicitSetIndex {
 export class RemoteHssSubscribers implements PortalSubscribers {
   private readonly index: ImplicitSetIndex;
 
-  /** `documents`: the portal's own document store, where it remembers each number's IRS. */
+  /**
+   * `documents`: the portal's own document store, where it remembers each number's IRS.
+   * `mmtelHost`: where the default iFC of a new number sends INVITEs; default `mmtel.<realm>`.
+   */
   constructor(
     private readonly hss: HssProvisioningClient,
     documents: PortalDocuments,
+    private readonly mmtelHost?: string,
   ) {
     this.index = new ImplicitSetIndex(documents);
   }
@@ -78,6 +82,8 @@ export class RemoteHssSubscribers implements PortalSubscribers {
       const sp = await this.hss.createServiceProfile(irs);
       await this.index.set(n.impu, { irs, sp });
       await this.hss.putPublicId(irs, sp, n.impu);
+      // The default iFC (INTERFACES.md), as a number made in this process gets it.
+      await this.hss.putFilterCriteria(irs, sp, newServiceProfile([n.impu], this.mmtelHost ?? `mmtel.${n.realm.toLowerCase()}`));
     } catch (error) {
       await this.undoAdd(n, irs, createdImpi);
       throw error;

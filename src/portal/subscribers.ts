@@ -66,19 +66,39 @@ export function ha1sOf(impi: string, realm: string, password: string): DigestHa1
   return PASSWORD_ALGORITHMS.map((algorithm) => ({ realm, algorithm, ha1: computeHa1(algorithm, impi, realm, password) }));
 }
 
-/** A minimal TS 29.228 Annex B ServiceProfile naming one identity, with no filter criteria. */
-function emptyServiceProfile(impu: string): string {
-  const escaped = impu.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  return `<ServiceProfile><PublicIdentity><Identity>${escaped}</Identity></PublicIdentity></ServiceProfile>`;
+function escapeText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * The initial Filter Criterion every new number gets (INTERFACES.md, XDMS): INVITEs, in any
+ * session case, to the MMTel application server at `sip:<mmtelHost>`, DefaultHandling 0
+ * (SESSION_CONTINUED: the call goes on without its services when the AS fails).
+ */
+export function defaultFilterCriteria(mmtelHost: string): string {
+  return (
+    '<InitialFilterCriteria><Priority>0</Priority><TriggerPoint><ConditionTypeCNF>0</ConditionTypeCNF>' +
+    '<SPT><ConditionNegated>0</ConditionNegated><Group>0</Group><Method>INVITE</Method></SPT></TriggerPoint>' +
+    `<ApplicationServer><ServerName>sip:${escapeText(mmtelHost)}</ServerName><DefaultHandling>0</DefaultHandling></ApplicationServer>` +
+    '</InitialFilterCriteria>'
+  );
+}
+
+/** A new number's TS 29.228 Annex B ServiceProfile: its identities and the {@link defaultFilterCriteria}. */
+export function newServiceProfile(impus: readonly string[], mmtelHost: string): string {
+  const ids = impus.map((impu) => `<PublicIdentity><Identity>${escapeText(impu)}</Identity></PublicIdentity>`).join('');
+  return `<ServiceProfile>${ids}${defaultFilterCriteria(mmtelHost)}</ServiceProfile>`;
 }
 
 /** {@link PortalSubscribers} on the HSS's store in this process. */
 export class StoreSubscribers implements PortalSubscribers {
   private readonly provisioner: Provisioner;
 
+  /** `mmtelHost`: where the default iFC of a new number sends INVITEs; default `mmtel.<homeDomain>`. */
   constructor(
     private readonly store: SubscriberStore,
     homeDomain: string,
+    private readonly mmtelHost = `mmtel.${homeDomain.toLowerCase()}`,
   ) {
     this.provisioner = new Provisioner(store, homeDomain);
   }
@@ -92,7 +112,7 @@ export class StoreSubscribers implements PortalSubscribers {
   }
 
   async addNumber(n: NewNumber): Promise<void> {
-    const implicitSet = { id: randomUUID(), serviceProfile: emptyServiceProfile(n.impu) };
+    const implicitSet = { id: randomUUID(), serviceProfile: newServiceProfile([n.impu], this.mmtelHost) };
     if (n.password !== undefined) {
       await this.store.addSubscriber({
         privateIdentity: { impi: n.impi, digest: ha1sOf(n.impi, n.realm, n.password) },

@@ -48,15 +48,16 @@ describe('configuration defaults', () => {
       auth: { algorithms: ['MD5', 'SHA-256'], nonceLifetime: 300 },
       signupCode: 'secret',
       numberPool: '6505550000-6505559999',
-      serviceHosts: { edge: 'pcscf.example.com', icscf: 'icscf.example.com', scscf: 'scscf.example.com' },
+      serviceHosts: { edge: 'pcscf.example.com', icscf: 'icscf.example.com', scscf: 'scscf.example.com', mmtel: 'mmtel.example.com' },
       ifc: { asTimeoutMs: 2000 },
+      mmtel: { internationalPrefixes: ['00', '011'], homeCountryCode: '1', maxDiversions: 5 },
       log: { level: 'info' },
     });
   });
 
   it('derive the service hosts from a configured domain unless overridden', () => {
     const config = loadConfig({ env: { TIDEWATER_DOMAIN: 'ims.test', TIDEWATER_SERVICE_HOSTS_SCSCF: 'sprout.ims.test' } });
-    expect(config.serviceHosts).toEqual({ edge: 'pcscf.ims.test', icscf: 'icscf.ims.test', scscf: 'sprout.ims.test' });
+    expect(config.serviceHosts).toEqual({ edge: 'pcscf.ims.test', icscf: 'icscf.ims.test', scscf: 'sprout.ims.test', mmtel: 'mmtel.ims.test' });
   });
 
   it('every setting of the field table is a key of the parsed configuration, and the other way round', () => {
@@ -100,6 +101,13 @@ describe('configuration precedence', () => {
     expect([fromFile.hssProvisioningUrl, fromFile.xdmsUrl]).toEqual(['http://hss.example.net:8889', 'http://xdms.example.net:7888']);
     const overridden = loadConfig({ file, env: { TIDEWATER_XDMS_URL: 'https://xdms.test/' }, flags: { hssProvisioningUrl: 'http://127.0.0.1:18889' } });
     expect([overridden.hssProvisioningUrl, overridden.xdmsUrl]).toEqual(['http://127.0.0.1:18889', 'https://xdms.test/']);
+  });
+
+  it('reads the MMTel AS\u2019s number plan and diversion limit from the file, the environment and flags', () => {
+    const file = yamlFile("mmtel:\n  internationalPrefixes: ['00']\n  homeCountryCode: 44\n  maxDiversions: 3\n");
+    expect(loadConfig({ file, env: {} }).mmtel).toEqual({ internationalPrefixes: ['00'], homeCountryCode: '44', maxDiversions: 3 });
+    const overridden = loadConfig({ file, env: { TIDEWATER_MMTEL_INTERNATIONAL_PREFIXES: '00, 011, 010' }, flags: { 'mmtel.homeCountryCode': '33' } });
+    expect(overridden.mmtel).toEqual({ internationalPrefixes: ['00', '011', '010'], homeCountryCode: '33', maxDiversions: 3 });
   });
 
   it('takes the file from TIDEWATER_CONFIG when none is given', () => {
@@ -150,6 +158,11 @@ describe('configuration errors name the key and where the value came from', () =
     ['TIDEWATER_AUTH_NONCE_LIFETIME', '0', 'auth.nonceLifetime', 'an integer from 1 to 86400'],
     ['TIDEWATER_REGISTRATION_MAX_EXPIRES', '1.5', 'registration.maxExpires', 'an integer'],
     ['TIDEWATER_SERVICE_HOSTS_EDGE', 'pcscf_1', 'serviceHosts.edge', 'a DNS name'],
+    ['TIDEWATER_SERVICE_HOSTS_MMTEL', 'mmtel as', 'serviceHosts.mmtel', 'a DNS name'],
+    ['TIDEWATER_MMTEL_INTERNATIONAL_PREFIXES', '00,+1', 'mmtel.internationalPrefixes', 'a list of up to 16 different prefixes of 1 to 8 digits'],
+    ['TIDEWATER_MMTEL_INTERNATIONAL_PREFIXES', '00,00', 'mmtel.internationalPrefixes', 'a list of up to 16 different prefixes'],
+    ['TIDEWATER_MMTEL_HOME_COUNTRY_CODE', '+1', 'mmtel.homeCountryCode', '1 to 3 digits, not starting with 0'],
+    ['TIDEWATER_MMTEL_MAX_DIVERSIONS', '21', 'mmtel.maxDiversions', 'an integer from 0 to 20'],
   ])('%s=%s', (env, value, key, allowed) => {
     const problems = problemsOf({ env: { [env]: value } });
     expect(problems).toHaveLength(1);

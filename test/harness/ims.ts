@@ -196,8 +196,8 @@ export async function runImsSipp(core: SipCore, user: TestUser, scenario: string
   return withLog(await runSipp(imsOptions(core, user, scenario, opts, dir)), dir);
 }
 
-/** What a registered SIPp callee can do once called (the -oocsf role scenario). */
-export type CalleeRole = 'answer' | 'answer-webrtc' | 'busy' | 'ring' | 'message';
+/** What a registered SIPp callee can do once called (the -oocsf role scenario; `fail` answers with the `status` key). */
+export type CalleeRole = 'answer' | 'answer-webrtc' | 'busy' | 'ring' | 'message' | 'fail';
 
 /** A SIPp callee started by {@link startImsCallee}, registered and waiting. */
 export interface ImsCallee {

@@ -60,6 +60,22 @@ export class PortalOperator {
     if (res.status !== 200) throw new Error(`PUT ifcs answered ${res.status}: ${text}`);
     return text;
   }
+
+  /** `GET .../numbers/<sip_uri>/ifcs`: the number's ServiceProfile as the HSS keeps it. */
+  async getIfcs(number: PortalNumber): Promise<string> {
+    const res = await this.call('GET', `${enc(number.sipUri)}/ifcs`);
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`GET ifcs answered ${res.status}: ${text}`);
+    return text;
+  }
+
+  /** `PUT .../numbers/<sip_uri>/simservs` with a simservs document (TS 24.623); resolves with the portal's answer. */
+  async putSimservs(number: PortalNumber, simservs: string): Promise<string> {
+    const res = await this.call('PUT', `${enc(number.sipUri)}/simservs`, { type: 'application/xml', text: simservs });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`PUT simservs answered ${res.status}: ${text}`);
+    return text;
+  }
 }
 
 /** One InitialFilterCriteria (TS 29.228 Annex B) for {@link serviceProfile}. */
