@@ -2,7 +2,7 @@
  * Bulk provisioning of the benchmark subscribers straight into an all-in-one's SQLite file
  * (`<dataDir>/tidewater.sqlite`), through the same store the `tidewater subscriber` commands
  * use: one `addSubscriber` per user (IMPI with MD5 and SHA-256 HA1 for realm example.com, an
- * implicit set with one IMPU), a few thousand per transaction. Run it while no server has the
+ * implicit set with one IMPU and the default iFC of a new number), a few thousand per transaction. Run it while no server has the
  * file open.
  *
  *   tsx bench/ims/provision.ts --data-dir DIR --count 100000 [--from 0]
@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { newServiceProfile } from '../../src/portal/subscribers.js';
 import { computeHa1 } from '../../src/sip/auth/index.js';
 import { openSqliteStores } from '../../src/storage/sqlite/index.js';
 import type { NewSubscriber } from '../../src/storage/subscriber-store.js';
@@ -29,8 +30,8 @@ function subscriberOf(u: BenchUser): NewSubscriber {
         { realm: DOMAIN, algorithm: 'SHA-256', ha1: computeHa1('SHA-256', u.impi, DOMAIN, u.password) },
       ],
     },
-    // the profile `tidewater subscriber add` writes (src/cli/subscriber.ts emptyServiceProfile); numbers need no escaping
-    implicitSet: { id: u.impu, serviceProfile: `<ServiceProfile><PublicIdentity><Identity>${u.impu}</Identity></PublicIdentity></ServiceProfile>` },
+    // the profile `tidewater subscriber add` and the portal write: with the default iFC, calls pass the MMTel AS
+    implicitSet: { id: u.impu, serviceProfile: newServiceProfile([u.impu], `mmtel.${DOMAIN}`) },
     publicIdentities: [{ impu: u.impu }],
   };
 }
