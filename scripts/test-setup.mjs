@@ -2,7 +2,8 @@
 // Makes sure the system tools the test suite drives are installed (run by `npm test` before
 // vitest; plain Node, no dependencies).
 //
-//   node scripts/test-setup.mjs                       sipp (sip-tester), baresip (baresip-core), openssl, chromium
+//   node scripts/test-setup.mjs                       sipp (sip-tester), baresip (baresip-core), openssl, chromium,
+//                                                     redis-server, PostgreSQL (postgresql)
 //   node scripts/test-setup.mjs sipp=sip-tester kamailio=kamailio   any TOOL=DEBIAN_PACKAGE list
 //
 // A tool is present when an executable of that name is on PATH (or in /usr/sbin, /sbin).
@@ -16,7 +17,16 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 /** Tools `npm test` needs, as tool name -> Debian package. */
-const DEFAULT_TOOLS = { sipp: 'sip-tester', baresip: 'baresip-core', openssl: 'openssl', chromium: 'chromium' };
+const DEFAULT_TOOLS = {
+  sipp: 'sip-tester',
+  baresip: 'baresip-core',
+  openssl: 'openssl',
+  chromium: 'chromium',
+  // The cluster storage tests run against real Redis and PostgreSQL (started by their harness
+  // on loopback when none is running; PostgreSQL's own binaries live in /usr/lib/postgresql).
+  'redis-server': 'redis-server',
+  pg_ctlcluster: 'postgresql',
+};
 const EXTRA_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 const APT_ENV = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
 /** Wait for a concurrent apt/dpkg run to release its lock instead of failing at once. */

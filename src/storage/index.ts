@@ -1,6 +1,7 @@
 /**
  * Tidewater's storage contracts: what the IMS functions depend on. Adapters live in
- * ./memory and ./sqlite (later ./redis and ./postgres); only the CLI picks one.
+ * ./memory and ./sqlite, ./redis and ./postgres (imported from their own paths, so code that
+ * never uses them never loads their drivers); only the CLI picks one.
  */
 export * from './common.js';
 export type * from './account-store.js';

@@ -1,0 +1,166 @@
+/**
+ * The Lua scripts of the Redis stores, defined on a client with ioredis `defineCommand` (sent
+ * as EVALSHA, falling back to EVAL once after a server restart emptied the script cache).
+ *
+ * Each script touches the keys of one registration bucket or one nonce only, which share one
+ * Cluster slot (keys.ts). The read scripts name the bucket index in KEYS and derive record
+ * keys inside the script from `recordPrefix`; those keys carry the same hash tag, so they are
+ * in the same slot on the same node. A script runs atomically: no other command sees a record
+ * without its index entries, or the reverse.
+ */
+import type { Cluster, Redis } from 'ioredis';
+
+/**
+ * Compare-and-set of one AoR. KEYS: record, expiry, flows, aors, counts.
+ * ARGV: expected version, aor, bindings JSON ('' with no scores: delete), flow ids joined by
+ * LF, then one expiry score per binding. Returns {1, version} or {0, current version}.
+ */
+const REGISTRATION_PUT = `
+local record, expiry, flows, aors, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local aor = ARGV[2]
+local old = redis.call('HMGET', record, 'v', 'n', 'f')
+local current = tonumber(old[1] or '0')
+if current ~= tonumber(ARGV[1]) then return {0, current} end
+local oldCount = 0
+if current ~= 0 then
+  oldCount = tonumber(old[2])
+  for i = 0, oldCount - 1 do redis.call('ZREM', expiry, aor .. '\\n' .. i) end
+  for flow in string.gmatch(old[3], '[^\\n]+') do redis.call('ZREM', flows, flow .. '\\n' .. aor) end
+end
+local count = #ARGV - 4
+if count == 0 then
+  if current ~= 0 then
+    redis.call('DEL', record)
+    redis.call('ZREM', aors, aor)
+    redis.call('HINCRBY', counts, 'aors', -1)
+    redis.call('HINCRBY', counts, 'bindings', -oldCount)
+  end
+  return {1, 0}
+end
+local version = redis.call('HINCRBY', counts, 'version', 1)
+for i = 0, count - 1 do redis.call('ZADD', expiry, ARGV[5 + i], aor .. '\\n' .. i) end
+for flow in string.gmatch(ARGV[4], '[^\\n]+') do redis.call('ZADD', flows, 0, flow .. '\\n' .. aor) end
+redis.call('HSET', record, 'v', version, 'n', count, 'f', ARGV[4], 'b', ARGV[3])
+if current == 0 then
+  redis.call('ZADD', aors, 0, aor)
+  redis.call('HINCRBY', counts, 'aors', 1)
+end
+redis.call('HINCRBY', counts, 'bindings', count - oldCount)
+return {1, version}
+`;
+
+/**
+ * A bucket's bindings with `expiresAt <= now`, earliest first. KEYS: expiry.
+ * ARGV: now, limit, record key prefix. Returns flat {aor, index, score, version, json}.
+ */
+const REGISTRATION_EXPIRED = `
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local out, records = {}, {}
+for i = 1, #members, 2 do
+  local member = members[i]
+  local cut = string.find(member, '\\n', 1, true)
+  local aor = string.sub(member, 1, cut - 1)
+  local record = records[aor]
+  if record == nil then
+    record = redis.call('HMGET', ARGV[3] .. aor, 'v', 'b')
+    records[aor] = record
+  end
+  if record[1] then
+    out[#out + 1] = aor
+    out[#out + 1] = string.sub(member, cut + 1)
+    out[#out + 1] = members[i + 1]
+    out[#out + 1] = record[1]
+    out[#out + 1] = record[2]
+  end
+end
+return out
+`;
+
+/**
+ * A bucket's records with a binding on a flow. KEYS: flows. ARGV: flow id, record key prefix.
+ * Returns flat {aor, version, json}.
+ */
+const REGISTRATION_FLOW = `
+local members = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[1] .. '\\n', '(' .. ARGV[1] .. '\\011')
+local out = {}
+local skip = string.len(ARGV[1]) + 2
+for i = 1, #members do
+  local aor = string.sub(members[i], skip)
+  local record = redis.call('HMGET', ARGV[2] .. aor, 'v', 'b')
+  if record[1] then
+    out[#out + 1] = aor
+    out[#out + 1] = record[1]
+    out[#out + 1] = record[2]
+  end
+end
+return out
+`;
+
+/**
+ * A page of a bucket's records in AoR byte order. KEYS: aors. ARGV: the AoR to start after
+ * ('' from the start), limit, record key prefix. Returns flat {aor, version, json}.
+ */
+const REGISTRATION_PAGE = `
+local min = '-'
+if ARGV[1] ~= '' then min = '(' .. ARGV[1] end
+local members = redis.call('ZRANGEBYLEX', KEYS[1], min, '+', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for i = 1, #members do
+  local record = redis.call('HMGET', ARGV[3] .. members[i], 'v', 'b')
+  if record[1] then
+    out[#out + 1] = members[i]
+    out[#out + 1] = record[1]
+    out[#out + 1] = record[2]
+  end
+end
+return out
+`;
+
+/**
+ * RFC 7616 §3.4 nonce-count check-and-advance. KEYS: the nonce's key. ARGV: nc, ttl (ms).
+ * Records nc and returns 1 when it is above the stored count; returns 0 otherwise. The TTL
+ * only ever grows, so a record outlives every lifetime a caller gave its nonce.
+ */
+const NONCE_ADVANCE = `
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(ARGV[1]) <= tonumber(current) then return 0 end
+local ttl = tonumber(ARGV[2])
+if current then
+  local left = redis.call('PTTL', KEYS[1])
+  if left > ttl then ttl = left end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+return 1
+`;
+
+/** Either kind of ioredis client. */
+export type RedisClient = Redis | Cluster;
+
+/** The commands {@link defineScripts} adds. */
+export interface ScriptCommands {
+  twRegistrationPut(...keysAndArgs: string[]): Promise<[number, number]>;
+  twRegistrationExpired(expiryKey: string, now: string, limit: string, recordPrefix: string): Promise<string[]>;
+  twRegistrationFlow(flowsKey: string, flowId: string, recordPrefix: string): Promise<string[]>;
+  twRegistrationPage(aorsKey: string, after: string, limit: string, recordPrefix: string): Promise<string[]>;
+  twNonceAdvance(nonceKey: string, nc: string, ttlMs: string): Promise<number>;
+}
+
+/** The Lua sources by command name, for tests and docs. */
+export const SCRIPTS = Object.freeze({
+  twRegistrationPut: { lua: REGISTRATION_PUT, numberOfKeys: 5 },
+  twRegistrationExpired: { lua: REGISTRATION_EXPIRED, numberOfKeys: 1, readOnly: true },
+  twRegistrationFlow: { lua: REGISTRATION_FLOW, numberOfKeys: 1, readOnly: true },
+  twRegistrationPage: { lua: REGISTRATION_PAGE, numberOfKeys: 1, readOnly: true },
+  twNonceAdvance: { lua: NONCE_ADVANCE, numberOfKeys: 1 },
+});
+
+const defined = new WeakSet<RedisClient>();
+
+/** Defines the scripts on `client` (once per client) and returns it typed with them. */
+export function defineScripts(client: RedisClient): RedisClient & ScriptCommands {
+  if (!defined.has(client)) {
+    for (const [name, definition] of Object.entries(SCRIPTS)) client.defineCommand(name, definition);
+    defined.add(client);
+  }
+  return client as RedisClient & ScriptCommands;
+}
