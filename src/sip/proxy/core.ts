@@ -52,8 +52,19 @@ export interface ProxyCoreOptions {
   flowOfRoutes?: (consumed: readonly Uri[], arrival: Flow | undefined) => string | undefined;
   /** Extensions this proxy supports, for Proxy-Require (§16.3 step 5). */
   supported?: string[];
+  /**
+   * Admission of new work: asked for each initial request that arrives from the network (not
+   * ACK, CANCEL, in-dialog requests or hops between services of this process, whose work is
+   * already admitted). A refusal is answered 503 Service Unavailable with Retry-After
+   * (RFC 3261 §21.5.4), before any service sees the request: overload control, and a node that
+   * is draining before it stops.
+   */
+  admit?: (request: SipRequest) => Admission;
   onError?: (error: unknown) => void;
 }
+
+/** The answer of {@link ProxyCoreOptions.admit}. */
+export type Admission = { readonly ok: true } | { readonly ok: false; readonly retryAfterSeconds: number; readonly reason?: string };
 
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 
@@ -164,6 +175,10 @@ export class ProxyCore implements TransactionUser {
     // A hop between services of this process is bounded by Max-Forwards; reading every Via of a
     // request that has crossed several services, on every such hop, is what loop checks cost.
     if (!inDialog && !LocalHop.isLocal(server.flow) && this.isLoop(req, hash)) return server.respond(makeResponse(req, 482, undefined, newTag()));
+    if (!inDialog && this.opts.admit && !LocalHop.isLocal(server.flow)) {
+      const admission = this.opts.admit(request);
+      if (!admission.ok) return server.respond(unavailable(req, admission));
+    }
     const addressed = this.addressedService(request, consumed);
     const ctx = new ServiceRequestContext(this, server, request, addressed.host, consumed, addressed.service, hash);
     // A CANCEL can come while the service is still deciding (a lookup in flight): it must find
@@ -487,3 +502,9 @@ function fnv1a(h: number, s: string): number {
   return Math.imul(h ^ 0x7c, 0x01000193);
 }
 
+/** 503 with Retry-After for a request the node does not take now. */
+function unavailable(req: SipRequest, refusal: Extract<Admission, { ok: false }>): SipResponse {
+  const res = makeResponse(req, 503, refusal.reason ?? 'Service Unavailable', newTag());
+  res.append('retry-after', String(Math.max(0, Math.round(refusal.retryAfterSeconds))));
+  return res;
+}
