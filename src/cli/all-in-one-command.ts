@@ -1,8 +1,10 @@
 /**
  * `tidewater all-in-one`: starts every function in this process (all-in-one.ts), prints the
- * listeners and how to add a subscriber, and stops cleanly on SIGINT or SIGTERM.
+ * listeners and how to add a subscriber, and stops cleanly on SIGINT or SIGTERM: it drains
+ * first (src/observability/lifecycle.ts), then closes.
  */
 import { defaultConfig, type AllInOneConfig } from '../config/index.js';
+import { describeWork, totalWork, type DrainResult, type Lifecycle, type WorkCounts } from '../observability/lifecycle.js';
 import type { ListenerInfo } from './all-in-one.js';
 import type { Output } from './output.js';
 
@@ -56,12 +58,21 @@ export interface RunningServer {
   readonly notices: readonly string[];
   /** Lines about the listeners (the TLS certificate's fingerprints), printed right after them. */
   readonly details?: readonly string[];
+  /** A SIP node's: what answers its readiness probe and admits its new requests. */
+  readonly lifecycle?: Lifecycle;
+  /** A SIP node's work in flight, which a stop waits for (with `lifecycle`). */
+  inFlight?(): WorkCounts;
   stop(): Promise<void>;
 }
 
 /**
  * Starts a server, prints its listeners and `tidewater <name> for <domain> ready`, and runs it
  * until SIGINT or SIGTERM; resolves once stopped. Start-up failures reject.
+ *
+ * The first signal drains a server that counts its work in flight (a SIP node): it turns not
+ * ready and refuses new work (its `lifecycle`, wired into its proxy core and health endpoint),
+ * waits up to `shutdownGraceMs` for what is in flight, then closes. Another server just closes.
+ * A second signal exits at once.
  */
 export async function runServerCommand(
   name: string,
@@ -79,10 +90,28 @@ export async function runServerCommand(
     out.line(`tidewater ${name} for ${config.domain} ready`);
     for (const h of hints) out.line(h);
     const signal = await signals.signalled;
-    out.line(`tidewater: ${signal}, stopping`);
+    const { lifecycle } = running;
+    if (lifecycle && running.inFlight) await drain(running.inFlight.bind(running), lifecycle, signal, out);
+    else out.line(`tidewater: ${signal}, stopping`);
+    lifecycle?.markStopped();
     await running.stop();
     out.line(`tidewater ${name} stopped`);
   } finally {
     signals.dispose();
   }
+}
+
+/** Turns not ready, refuses new work and waits for `work` to end, saying so in a line before and after. */
+async function drain(work: () => WorkCounts, lifecycle: Lifecycle, signal: string, out: Output): Promise<void> {
+  const now = work();
+  const wait = totalWork(now) > 0 ? `${describeWork(now)} in flight, waiting up to ${lifecycle.graceMs} ms` : 'nothing in flight';
+  out.line(`tidewater: ${signal}, draining (not ready, new requests get 503): ${wait}`);
+  out.line(drainLine(await lifecycle.drain(work)));
+}
+
+/** `tidewater: drained 1 call, 2 server transactions in 812 ms`, or what the grace period left. */
+export function drainLine(result: DrainResult): string {
+  const ms = Math.round(result.elapsedMs);
+  if (result.drained) return totalWork(result.atStart) > 0 ? `tidewater: drained ${describeWork(result.atStart)} in ${ms} ms` : `tidewater: drained in ${ms} ms`;
+  return `tidewater: grace period over after ${ms} ms, still in flight: ${describeWork(result.left)}`;
 }

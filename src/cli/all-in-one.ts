@@ -32,6 +32,8 @@ import {
   type TransportProtocol,
 } from '../sip/index.js';
 import { startMetricsServer, type MetricSource } from '../observability/http.js';
+import { Lifecycle, type WorkCounts } from '../observability/lifecycle.js';
+import { SipInFlight } from '../observability/sip-in-flight.js';
 import { createLogger, errorSink, type Logger } from '../observability/log.js';
 import { HttpHss } from '../hss/index.js';
 import { SoftphoneTokens } from '../portal/index.js';
@@ -59,6 +61,10 @@ export interface RunningAllInOne {
   readonly details: readonly string[];
   /** The certificate of the TLS and WSS listeners. */
   readonly certificate: EdgeCertificate;
+  /** Answers /health/ready; once draining, new SIP requests get 503 (src/observability/lifecycle.ts). */
+  readonly lifecycle: Lifecycle;
+  /** Requests not yet answered and calls routed through this process (src/observability/sip-in-flight.ts). */
+  inFlight(): WorkCounts;
   /** Stops every listener and closes storage. */
   stop(): Promise<void>;
 }
@@ -71,7 +77,12 @@ export interface AllInOneHooks {
 export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks = {}): Promise<RunningAllInOne> {
   const log = createLogger(config.log.level);
   const onError = hooks.onError ?? errorSink(log, 'sip');
-  const storage = await openAllInOneStorage(config.dataDir);
+  const lifecycle = new Lifecycle({ graceMs: config.shutdownGraceMs });
+  // The all-in-one migrates its PostgreSQL database itself (docs/storage.md, "Choosing the stores").
+  const storage = await openAllInOneStorage(config, {
+    postgresSchema: 'migrate',
+    onError: (backend, error) => log.warn({ err: error.message }, `${backend} connection failed; requests needing it get 503 until it is back`),
+  });
   const transports = new TransportLayer();
   const cleanup: Array<() => void | Promise<void>> = [() => storage.close()];
   const stop = async (): Promise<void> => {
@@ -83,7 +94,7 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
     const listeners = await listen(transports, config, certificate);
     // The portal's softphone page registers with tokens the registrar accepts (src/portal/softphone-token.ts).
     const softphoneTokens = new SoftphoneTokens(storage.nonceKey);
-    const wiring = wire(config, storage, transports, listeners.proxy, onError, log, softphoneTokens);
+    const wiring = wire(config, storage, transports, listeners.proxy, onError, log, softphoneTokens, lifecycle);
     cleanup.push(() => wiring.stop());
     const access = apiAccess(config);
     const proxy = listeners.proxy[0]!;
@@ -100,7 +111,7 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
       cleanup.push(() => service.close());
       http.push(service);
     }
-    const metrics = await startMetricsServer(config.bind, config.metricsPort, wiring.metrics);
+    const metrics = await startMetricsServer(config.bind, config.metricsPort, wiring.metrics, { ready: lifecycle.readiness });
     cleanup.push(() => metrics.close());
     const info = [
       ...listeners.info,
@@ -111,13 +122,16 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
       {
         domain: config.domain,
         dataDir: config.dataDir,
+        stores: storage.where,
         listeners: info.map((l) => `${l.service}/${l.protocol} ${l.address}:${l.port}`),
         certificate: { origin: certificate.origin, file: certificate.certFile, sha256: certificate.sha256 },
       },
       'all-in-one started',
     );
     cleanup.unshift(() => log.flush());
-    return { listeners: info, notices: access.notices, details: certificateLines(certificate), certificate, stop };
+    lifecycle.markReady();
+    const inFlight = () => wiring.inFlight.counts();
+    return { listeners: info, notices: access.notices, details: certificateLines(certificate), certificate, lifecycle, inFlight, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -179,7 +193,8 @@ function wire(
   onError: (e: unknown) => void,
   log: Logger,
   softphoneTokens: SoftphoneTokens,
-): { stop(): void; metrics: MetricSource[]; hss: CachedHss } {
+  lifecycle: Lifecycle,
+): { stop(): void; metrics: MetricSource[]; hss: CachedHss; inFlight: SipInFlight } {
   const hosts = config.serviceHosts;
   const home = new HomeDomain(config.domain);
   // The core asks the HSS of this process, or the one at hssUrl (TS 29.228 Cx over Homestead's HTTP API).
@@ -294,8 +309,11 @@ function wire(
     onError,
   });
   for (const service of [edge, icscf, scscf, mmtel]) for (const h of service.hosts) inProcess.add(h.toLowerCase());
+  // What a graceful stop waits for is counted between the stack and the core; a draining
+  // lifecycle refuses new requests (503 with Retry-After) before any service sees them.
+  const inFlight = new SipInFlight();
   const core = new ProxyCore({
-    transactions: stack,
+    transactions: inFlight.layer(stack),
     listeners,
     aliases: localAliases(listeners),
     services: [edge, icscf, scscf, mmtel],
@@ -303,10 +321,11 @@ function wire(
     lookupFlow: (id) => transports.getFlow(id),
     flowOfRoutes: (consumed, arrival) => tokens.flowOfRoutes(consumed, arrival),
     supported: ['path', 'outbound'],
+    admit: lifecycle.admit,
     onError,
   });
   late.core = core;
-  stack.setUser(core);
+  stack.setUser(inFlight.user(core));
 
   const expiry = new BindingExpiry({ registrations: storage.registrations, hss, scscf: scscfName, clock: systemClock, onChange, onError });
   expiry.start();
@@ -329,6 +348,7 @@ function wire(
   return {
     metrics,
     hss,
+    inFlight,
     stop() {
       expiry.stop();
       regEvent.stop();

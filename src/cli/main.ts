@@ -1,6 +1,7 @@
 /**
  * The `tidewater` command line: `all-in-one` runs every function in one process; `hss`, `xdms`,
- * `portal` and `mmtel` run one function alone; `subscriber` provisions the embedded HSS. bin/tidewater.js runs the compiled file; in the repository
+ * `portal` and `mmtel` run one function alone; `subscriber` provisions the HSS data; `migrate` sets up the
+ * PostgreSQL schema. bin/tidewater.js runs the compiled file; in the repository
  * `node --import tsx src/cli/main.ts` runs this one.
  */
 import { readFileSync, realpathSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { addConfigOptions, configOf, SUBSCRIBER_FIELDS } from './config-options.
 import { IdentityError } from './identities.js';
 import { CliError, processOutput, type Output } from './output.js';
 import { addSubscriber, listSubscribers, removeSubscriber, showSubscriber, type SubscriberContext } from './subscriber.js';
+import { DEFAULT_PROGRESS_EVERY, importSubscribersCommand } from './subscriber-import.js';
 
 /** The package's version, from the package.json above this file (src/cli or dist/src/cli). */
 function packageVersion(): string {
@@ -30,9 +32,18 @@ function packageVersion(): string {
   }
 }
 
+/** The keys choosing the stores, as flags of the commands that open them (docs/storage.md). */
+const STORAGE_FIELDS: readonly string[] = ['postgresUrl', 'redisUrl', 'redisCluster', 'redisPrefix'];
+
+/** A whole number from a flag, left as NaN for the command to refuse. */
+function integerFlag(text: string): number {
+  return /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+}
+
 function subscriberCommands(out: Output, env: NodeJS.ProcessEnv): Command {
   const context = (command: Command): SubscriberContext => ({ config: configOf(command, env).config, out });
-  const leaf = (name: string, description: string) => addConfigOptions(new Command(name).description(description), SUBSCRIBER_FIELDS);
+  const leaf = (name: string, description: string) =>
+    addConfigOptions(new Command(name).description(description), [...SUBSCRIBER_FIELDS, ...STORAGE_FIELDS]);
   const subscriber = new Command('subscriber').description('add, list, show and remove subscribers (works whether or not the server runs)');
   subscriber.addCommand(
     leaf('add', 'add a subscriber: a private identity with its password\u2019s HA1, and its public identities')
@@ -41,6 +52,14 @@ function subscriberCommands(out: Output, env: NodeJS.ProcessEnv): Command {
       .option('--also <impu...>', 'more public identities of the same implicit registration set')
       .action(async (arg: string, opts: { password?: string; also?: string[] }, command: Command) => {
         await addSubscriber(context(command), arg, { password: opts.password, also: opts.also });
+      }),
+  );
+  subscriber.addCommand(
+    leaf('import', 'add the subscribers of a CSV file, one per line: number,password[,more identities...]; numbers already there are skipped')
+      .argument('<file.csv>', 'the CSV file; a first line number,password,... is a header; quote a field holding a comma as "a,b"')
+      .option('--progress-every <rows>', 'print a progress line after every this many rows', integerFlag, DEFAULT_PROGRESS_EVERY)
+      .action(async (file: string, opts: { progressEvery: number }, command: Command) => {
+        await importSubscribersCommand(context(command), file, { progressEvery: opts.progressEvery });
       }),
   );
   subscriber.addCommand(
@@ -114,6 +133,14 @@ export function buildProgram(out: Output, env: NodeJS.ProcessEnv = process.env):
     });
   program.addCommand(addConfigOptions(mmtel));
   program.addCommand(subscriberCommands(out, env));
+  const migrate = new Command('migrate')
+    .description('bring the PostgreSQL database of postgresUrl to this release\u2019s schema (before starting nodes on it); nothing to do without postgresUrl')
+    .action(async (_opts, command: Command) => {
+      const { config } = configOf(command, env);
+      const { migrateCommand } = await import('./migrate.js');
+      await migrateCommand(config, out);
+    });
+  program.addCommand(addConfigOptions(migrate, ['postgresUrl']));
   const output = {
     writeOut: (text: string) => out.line(text.replace(/\n$/, '')),
     writeErr: (text: string) => out.error(text.replace(/\n$/, '')),

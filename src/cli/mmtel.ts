@@ -3,31 +3,36 @@
  * process to reach over ISC. One proxy core on `sipPort` (UDP and TCP, on `bind`) hosts only the
  * MMTel service, addressed by `serviceHosts.mmtel` or by this process's own address in the
  * S-CSCF's Route; it reads the simservs documents from the XDMS at `xdmsUrl` (XCAP, with
- * `apiKey`) or, when that is unset, from the data folder.
+ * `apiKey`) or, when that is unset, from its document store (PostgreSQL with `postgresUrl`, else
+ * the data folder). Its health endpoints and metrics are on `metricsPort`; on SIGTERM it drains
+ * like the all-in-one (new requests get 503, what is in flight gets `shutdownGraceMs`).
  */
 import type { AllInOneConfig } from '../config/index.js';
 import { createMmtelService, type SimservsDocuments } from '../ims/mmtel/index.js';
+import { startMetricsServer, type MetricSource } from '../observability/http.js';
+import { Lifecycle } from '../observability/lifecycle.js';
 import { createLogger, errorSink } from '../observability/log.js';
+import { SipInFlight } from '../observability/sip-in-flight.js';
 import { ProxyCore, SipStack, TransportLayer, type ProxyListener, type TransportProtocol } from '../sip/index.js';
 import { XcapClient } from '../xdms/index.js';
 import { advertisedHost, localAliases, type ListenerInfo } from './all-in-one.js';
 import type { RunningServer } from './all-in-one-command.js';
-import { openDatabase } from './storage.js';
+import { openStores } from './storage.js';
 
 /** Where the documents come from, and what closes them. */
-function documentsOf(config: AllInOneConfig): { documents: SimservsDocuments; close(): void } {
+async function documentsOf(config: AllInOneConfig): Promise<{ documents: SimservsDocuments; where: string; close(): Promise<void> }> {
   if (config.xdmsUrl !== undefined) {
-    return { documents: new XcapClient({ url: config.xdmsUrl, ...(config.apiKey ? { apiKey: config.apiKey } : {}) }), close: () => undefined };
+    return { documents: new XcapClient({ url: config.xdmsUrl, ...(config.apiKey ? { apiKey: config.apiKey } : {}) }), where: config.xdmsUrl, close: async () => undefined };
   }
-  const stores = openDatabase(config.dataDir);
-  return { documents: stores.documents, close: () => stores.close() };
+  const stores = await openStores(config, ['documents']);
+  return { documents: stores.documents, where: stores.where.documents, close: () => stores.close() };
 }
 
-/** Starts the MMTel AS alone; `stop()` closes its listeners and the data folder. */
+/** Starts the MMTel AS alone; `stop()` closes its listeners (SIP, metrics) and the data folder. */
 export async function startMmtelAlone(config: AllInOneConfig): Promise<RunningServer> {
   const log = createLogger(config.log.level);
   const onError = errorSink(log, 'mmtel');
-  const source = documentsOf(config);
+  const source = await documentsOf(config);
   const transports = new TransportLayer();
   try {
     const advertised = advertisedHost(config.bind);
@@ -53,22 +58,42 @@ export async function startMmtelAlone(config: AllInOneConfig): Promise<RunningSe
       maxDiversions: config.mmtel.maxDiversions,
       onError,
     });
+    const lifecycle = new Lifecycle({ graceMs: config.shutdownGraceMs });
+    const inFlight = new SipInFlight();
     // A Route naming this process by address (the iFC's ServerName) reaches the AS too.
-    const core = new ProxyCore({ transactions: stack, listeners, aliases: localAliases(listeners), services: [mmtel], defaultService: mmtel, onError });
-    stack.setUser(core);
-    log.info({ domain: config.domain, host: config.serviceHosts.mmtel, documents: config.xdmsUrl ?? config.dataDir }, 'mmtel started');
+    const core = new ProxyCore({
+      transactions: inFlight.layer(stack),
+      listeners,
+      aliases: localAliases(listeners),
+      services: [mmtel],
+      defaultService: mmtel,
+      admit: lifecycle.admit,
+      onError,
+    });
+    stack.setUser(inFlight.user(core));
+    const gauges: MetricSource[] = [
+      { name: 'tidewater_sip_client_transactions', help: 'SIP client transactions alive.', type: 'gauge', read: () => stack.transactionCount.client },
+      { name: 'tidewater_sip_server_transactions', help: 'SIP server transactions alive.', type: 'gauge', read: () => stack.transactionCount.server },
+    ];
+    const metrics = await startMetricsServer(config.bind, config.metricsPort, gauges, { ready: lifecycle.readiness });
+    info.push({ service: 'metrics', protocol: 'http', address: metrics.address, port: metrics.port });
+    log.info({ domain: config.domain, host: config.serviceHosts.mmtel, documents: source.where }, 'mmtel started');
+    lifecycle.markReady();
     return {
       listeners: info,
       notices: [],
+      lifecycle,
+      inFlight: () => inFlight.counts(),
       stop: async () => {
+        await metrics.close();
         await transports.close();
-        source.close();
+        await source.close();
         log.flush();
       },
     };
   } catch (e) {
     await transports.close();
-    source.close();
+    await source.close();
     throw e;
   }
 }

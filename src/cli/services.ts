@@ -24,7 +24,7 @@ import type { ListenerInfo } from './all-in-one.js';
 import type { RunningServer } from './all-in-one-command.js';
 import { apiAccess } from './api-key.js';
 import { rangeOf } from './number-range.js';
-import { loadNonceKey, openDatabase } from './storage.js';
+import { loadNonceKey, openStores, type OpenedStores, type StoreName, type Stores } from './storage.js';
 
 /** A started HTTP service. */
 export interface HttpService {
@@ -106,10 +106,18 @@ function portalSubscribersOf(config: AllInOneConfig, subscribers: SubscriberStor
   return isPortalSubscribers(subscribers) ? subscribers : new StoreSubscribers(subscribers, config.domain, config.serviceHosts.mmtel);
 }
 
-/** One service alone on the data folder's SQLite stores, closing them when it stops. */
-async function alone(config: AllInOneConfig, start: (stores: ReturnType<typeof openDatabase>, key: string | undefined) => Promise<HttpService>): Promise<RunningServer> {
+/**
+ * One service alone on the stores `want` of the configuration (PostgreSQL, Redis or the data
+ * folder: storage.ts), closing them when it stops. A PostgreSQL database must already be at this
+ * release's schema (`tidewater migrate`).
+ */
+async function alone<K extends StoreName>(
+  config: AllInOneConfig,
+  want: readonly K[],
+  start: (stores: OpenedStores<K>, key: string | undefined) => Promise<HttpService>,
+): Promise<RunningServer> {
   const access = apiAccess(config);
-  const stores = openDatabase(config.dataDir);
+  const stores = await openStores(config, want);
   try {
     const service = await start(stores, access.key);
     return {
@@ -117,21 +125,21 @@ async function alone(config: AllInOneConfig, start: (stores: ReturnType<typeof o
       notices: access.notices,
       stop: async () => {
         await service.close();
-        stores.close();
+        await stores.close();
       },
     };
   } catch (e) {
-    stores.close();
+    await stores.close();
     throw e;
   }
 }
 
 export function startHssAlone(config: AllInOneConfig): Promise<RunningServer> {
-  return alone(config, (stores, key) => startHss(config, stores.subscribers, key));
+  return alone(config, ['subscribers'], (stores, key) => startHss(config, stores.subscribers, key));
 }
 
 export function startXdmsAlone(config: AllInOneConfig): Promise<RunningServer> {
-  return alone(config, (stores, key) => startXdms(config, stores.documents, key));
+  return alone(config, ['documents'], (stores, key) => startXdms(config, stores.documents, key));
 }
 
 /** The HSS provisioning API and the XDMS of a portal in its own process: both, or neither (undefined). */
@@ -149,9 +157,13 @@ function remoteServicesOf(config: AllInOneConfig): { hssProvisioningUrl: string;
 /**
  * The portal's stores when the HSS and the XDMS run elsewhere: subscriber data over the HSS
  * provisioning API and simservs over XCAP, both with the configured `apiKey`; accounts, the
- * IRS of each number and the bindings shown stay in the portal's own data folder.
+ * IRS of each number and the bindings shown stay in the portal's own stores (storage.ts).
  */
-function remotePortalStores(config: AllInOneConfig, urls: { hssProvisioningUrl: string; xdmsUrl: string }, own: ReturnType<typeof openDatabase>): PortalStores {
+function remotePortalStores(
+  config: AllInOneConfig,
+  urls: { hssProvisioningUrl: string; xdmsUrl: string },
+  own: Pick<Stores, 'accounts' | 'registrations' | 'documents'>,
+): PortalStores {
   const key = keyOption(config.apiKey);
   const hss = new HssProvisioningClient({ url: urls.hssProvisioningUrl, ...key });
   return {
@@ -173,10 +185,11 @@ function softphoneAlone(config: AllInOneConfig): SoftphoneOptions | undefined {
 }
 
 /**
- * The portal alone. With `hssProvisioningUrl` and `xdmsUrl` it keeps only its accounts in the
- * data folder (as Ellis kept its own database) and provisions numbers in the HSS and the XDMS
- * at those URLs; without them it shares the data folder's subscriber data and documents with
- * whatever else uses the folder. Either way the bindings it shows are the data folder's. A core
+ * The portal alone. With `hssProvisioningUrl` and `xdmsUrl` it keeps only its accounts in its
+ * own stores (as Ellis kept its own database) and provisions numbers in the HSS and the XDMS
+ * at those URLs; without them it shares the subscriber data and documents of its stores (the
+ * data folder, or PostgreSQL with `postgresUrl`) with whatever else uses them. Either way the
+ * bindings it shows are those of its stores (the data folder, or Redis with `redisUrl`). A core
  * in another process sees a password reset once its HSS cache entry ages out (10 s), not at once
  * as inside the all-in-one.
  */
@@ -184,7 +197,7 @@ export async function startPortalAlone(config: AllInOneConfig): Promise<RunningS
   const remote = remoteServicesOf(config);
   const proxy = `${config.domain}:${config.sipPort} (UDP or TCP)`;
   const softphone = softphoneAlone(config);
-  return alone(config, (stores, key) =>
+  return alone(config, ['accounts', 'registrations', 'subscribers', 'documents'], (stores, key) =>
     startPortal(config, remote ? remotePortalStores(config, remote, stores) : stores, key, proxy, undefined, softphone),
   );
 }

@@ -1,8 +1,9 @@
 /**
- * `tidewater subscriber add|list|show|remove`: provisioning the embedded HSS data straight in
- * the data folder's SQLite file, whether or not the all-in-one is running (WAL mode lets both
- * write). Only HA1 values are stored (RFC 7616 §3.4.2): the password is hashed here and
- * forgotten; a generated one is printed once.
+ * `tidewater subscriber add|list|show|remove`: provisioning the HSS data straight in its store,
+ * whether or not a server is running: the PostgreSQL database of `postgresUrl`, else the data
+ * folder's SQLite file (WAL mode lets both write); the bindings shown and removed are those of
+ * Redis with `redisUrl`, else of the data folder (storage.ts). Only HA1 values are stored (RFC
+ * 7616 §3.4.2): the password is hashed here and forgotten; a generated one is printed once.
  */
 import { provisionDefaultDocument, removeDocument } from '../xdms/index.js';
 import { randomUUID } from 'node:crypto';
@@ -12,11 +13,10 @@ import path from 'node:path';
 import type { AllInOneConfig } from '../config/index.js';
 import { newServiceProfile } from '../portal/subscribers.js';
 import { computeHa1 } from '../sip/auth/index.js';
-import { StorageError, type DigestHa1, type ImplicitSet, type PrivateIdentity, type SubscriberStore } from '../storage/index.js';
-import type { SqliteStores } from '../storage/sqlite/index.js';
+import { StorageError, type DigestHa1, type ImplicitSet, type NewSubscriber, type PrivateIdentity, type SubscriberStore } from '../storage/index.js';
 import { CliError, type Output } from './output.js';
 import { generatePassword, identitiesOf, impuOf } from './identities.js';
-import { DATABASE_FILE, openDatabase } from './storage.js';
+import { DATABASE_FILE, describePostgresUrl, openStores, type OpenedStores, type OpenStoresOptions, type StoreName } from './storage.js';
 
 /** What every subscriber command gets. */
 export interface SubscriberContext {
@@ -28,17 +28,48 @@ export interface SubscriberContext {
 const STORED_ALGORITHMS = ['MD5', 'SHA-256'] as const;
 const PAGE = 500;
 
-/** Runs `work` on the data folder's database; a command that only reads does not create it. */
-async function withStores<T>(config: AllInOneConfig, work: (stores: SqliteStores) => Promise<T>, create = false): Promise<T> {
-  if (!create && !existsSync(path.join(config.dataDir, DATABASE_FILE))) {
+/** True when the subscribers are in the data folder and it has no database yet. */
+function noSqliteSubscribers(config: AllInOneConfig): boolean {
+  return config.postgresUrl === undefined && !existsSync(path.join(config.dataDir, DATABASE_FILE));
+}
+
+/** Where the subscribers are, for messages: the data folder or the PostgreSQL database. */
+export function subscriberStoreName(config: AllInOneConfig): string {
+  return config.postgresUrl === undefined ? config.dataDir : `the PostgreSQL database at ${describePostgresUrl(config.postgresUrl)}`;
+}
+
+/** Runs `work` on the stores `want`; a command that only reads does not create the data folder's database. */
+export async function withStores<K extends StoreName, T>(
+  config: AllInOneConfig,
+  want: readonly K[],
+  work: (stores: OpenedStores<K>) => Promise<T>,
+  create = false,
+  options: OpenStoresOptions = {},
+): Promise<T> {
+  if (!create && noSqliteSubscribers(config)) {
     throw new CliError(`no subscribers in ${config.dataDir} (no ${DATABASE_FILE} there); add one with: tidewater subscriber add 6505550001`);
   }
-  const stores = openDatabase(config.dataDir);
+  const stores = await openStores(config, want, options);
   try {
     return await work(stores);
   } finally {
-    stores.close();
+    await stores.close();
   }
+}
+
+/**
+ * A subscriber as `subscriber add` and `subscriber import` provision it: the HA1s of `password`
+ * for the home realm (MD5 and SHA-256), a new implicit set with the default service profile
+ * (its iFC sends INVITEs to the MMTel AS, INTERFACES.md), and the public identities `impus`.
+ */
+export function newSubscriberOf(config: AllInOneConfig, impi: string, impus: readonly string[], password: string): NewSubscriber {
+  const { domain } = config;
+  const digest: DigestHa1[] = STORED_ALGORITHMS.map((algorithm) => ({ realm: domain, algorithm, ha1: computeHa1(algorithm, impi, domain, password) }));
+  return {
+    privateIdentity: { impi, digest },
+    implicitSet: { id: randomUUID(), serviceProfile: newServiceProfile(impus, config.serviceHosts.mmtel) },
+    publicIdentities: impus.map((impu) => ({ impu })),
+  };
 }
 
 export interface AddOptions {
@@ -53,20 +84,10 @@ export async function addSubscriber(ctx: SubscriberContext, arg: string, options
   const impus = [...new Set([impu, ...(options.also ?? []).map((a) => impuOf(a, domain))])];
   if (options.password === '') throw new CliError('--password must not be empty (leave it out to get a generated one)');
   const password = options.password ?? generatePassword();
-  const digest: DigestHa1[] = STORED_ALGORITHMS.map((algorithm) => ({
-    realm: domain,
-    algorithm,
-    ha1: computeHa1(algorithm, impi, domain, password),
-  }));
-  await withStores(ctx.config, async ({ subscribers, documents }) => {
+  await withStores(ctx.config, ['subscribers', 'documents'], async ({ subscribers, documents }) => {
     await refuseExisting(subscribers, impi, impus);
     try {
-      await subscribers.addSubscriber({
-        privateIdentity: { impi, digest },
-        // The default iFC sends INVITEs to the MMTel AS (INTERFACES.md), as for the portal's numbers.
-        implicitSet: { id: randomUUID(), serviceProfile: newServiceProfile(impus, ctx.config.serviceHosts.mmtel) },
-        publicIdentities: impus.map((i) => ({ impu: i })),
-      });
+      await subscribers.addSubscriber(newSubscriberOf(ctx.config, impi, impus, password));
     } catch (error) {
       if (error instanceof StorageError && error.code === 'TW_ERR_STORAGE_EXISTS') {
         throw new CliError(`subscriber ${impu} already exists (${error.message})`);
@@ -109,11 +130,11 @@ export function outboundProxy(config: AllInOneConfig): string {
 
 /** `subscriber list`: one line per public identity with its IMPI and registration state. */
 export async function listSubscribers(ctx: SubscriberContext): Promise<void> {
-  if (!existsSync(path.join(ctx.config.dataDir, DATABASE_FILE))) {
+  if (noSqliteSubscribers(ctx.config)) {
     ctx.out.line(`no subscribers in ${ctx.config.dataDir}; add one with: tidewater subscriber add 6505550001`);
     return;
   }
-  await withStores(ctx.config, async ({ subscribers }) => {
+  await withStores(ctx.config, ['subscribers'], async ({ subscribers }) => {
     const rows: string[][] = [];
     let after: string | undefined;
     do {
@@ -126,7 +147,7 @@ export async function listSubscribers(ctx: SubscriberContext): Promise<void> {
       after = page.next;
     } while (after !== undefined);
     if (rows.length === 0) {
-      ctx.out.line(`no subscribers in ${ctx.config.dataDir}; add one with: tidewater subscriber add 6505550001`);
+      ctx.out.line(`no subscribers in ${subscriberStoreName(ctx.config)}; add one with: tidewater subscriber add 6505550001`);
       return;
     }
     printTable(ctx.out, [['IMPU', 'IMPI', 'STATE'], ...rows]);
@@ -162,7 +183,7 @@ function describeCredentials(identity: PrivateIdentity | undefined): string {
 
 /** `subscriber show`: identities, barring, registration state, S-CSCF and contacts; never an HA1. */
 export async function showSubscriber(ctx: SubscriberContext, arg: string): Promise<void> {
-  await withStores(ctx.config, async ({ subscribers, registrations }) => {
+  await withStores(ctx.config, ['subscribers', 'registrations'], async ({ subscribers, registrations }) => {
     const { impu, set } = await findSet(subscribers, arg, ctx.config.domain);
     const impis = await privateIdentitiesOfSet(subscribers, set);
     const state = await subscribers.getRegistrationState(impu);
@@ -186,7 +207,7 @@ export async function showSubscriber(ctx: SubscriberContext, arg: string): Promi
 
 /** `subscriber remove`: the set's IMPUs and their bindings, the set, and IMPIs left with no IMPU. */
 export async function removeSubscriber(ctx: SubscriberContext, arg: string): Promise<void> {
-  await withStores(ctx.config, async ({ subscribers, registrations, documents }) => {
+  await withStores(ctx.config, ['subscribers', 'registrations', 'documents'], async ({ subscribers, registrations, documents }) => {
     const { set } = await findSet(subscribers, arg, ctx.config.domain);
     const impis = await privateIdentitiesOfSet(subscribers, set);
     for (const m of set.members) {

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Headings of docs/configuration.md, in order. */
-export const CONFIG_SECTIONS = ['General', 'Ports', 'TLS', 'Registration', 'Authentication', 'Portal', 'Service hosts', 'Application servers', 'Logging'] as const;
+export const CONFIG_SECTIONS = ['General', 'Storage', 'Ports', 'TLS', 'Registration', 'Authentication', 'Portal', 'Service hosts', 'Application servers', 'Logging'] as const;
 export type ConfigSection = (typeof CONFIG_SECTIONS)[number];
 
 /** Digest algorithms the registrar can challenge with (RFC 7616 §3.3, RFC 8760 §2). */
@@ -115,6 +115,39 @@ const httpUrl = () =>
     .refine((u) => /^https?:\/\//i.test(u));
 const URL_ALLOWED = 'an http or https URL';
 
+/** A postgres:// or postgresql:// URL naming a host (or a socket folder in `?host=`). */
+const postgresUrl = () =>
+  z.string().refine((text) => {
+    const url = parsedUrl(text);
+    return url !== undefined && (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && (url.hostname !== '' || url.searchParams.has('host'));
+  });
+
+/** A redis:// or rediss:// URL with a host and, at most, a database number as its path. */
+const redisUrl = () =>
+  z.string().refine((text) => {
+    const url = parsedUrl(text);
+    return url !== undefined && (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' && /^(\/\d{0,5})?$/.test(url.pathname);
+  });
+
+function parsedUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `true`, `yes`, `1` or `false`, `no`, `0` (any case); anything else is left for the schema to refuse. */
+function booleanText(text: string): unknown {
+  const word = text.trim().toLowerCase();
+  if (['true', 'yes', '1'].includes(word)) return true;
+  if (['false', 'no', '0'].includes(word)) return false;
+  return text;
+}
+
+/** A Redis key prefix as the Redis stores accept it (src/storage/redis/keys.ts). */
+const REDIS_PREFIX = /^[\x21-\x7a\x7c\x7e]{0,64}$/;
+
 const port = () => z.number().int().min(0).max(65535);
 const PORT_ALLOWED = 'a port number from 0 to 65535 (0: any free port)';
 const MAX_EXPIRES = 2 ** 31 - 1;
@@ -211,6 +244,46 @@ export const F = {
     allowed: '16 to 256 printable ASCII characters without spaces',
     valueName: 'key',
   }),
+  postgresUrl: field({
+    path: 'postgresUrl',
+    section: 'Storage',
+    description:
+      'PostgreSQL database of the subscribers (HSS), the simservs documents (XDMS) and the portal\u2019s accounts, shared by every node: postgres://user:password@host:5432/database. Nodes refuse a database whose schema is not this release\u2019s: run `tidewater migrate` first (the all-in-one migrates it itself). Unset: they are kept in the data folder\u2019s SQLite file.',
+    schema: postgresUrl().optional(),
+    defaultText: 'none (the data folder)',
+    allowed: 'a postgres:// or postgresql:// URL with a host',
+    valueName: 'url',
+  }),
+  redisUrl: field({
+    path: 'redisUrl',
+    section: 'Storage',
+    description:
+      'Redis holding the registration bindings and the Digest nonce counts, shared by every node: redis://[user:password@]host:port[/db], rediss:// for TLS. With redisCluster, the seed nodes of a Redis Cluster, comma-separated (a list in YAML). Unset: they are kept in the data folder\u2019s SQLite file (the bindings cached in memory).',
+    schema: z.preprocess((v) => (typeof v === 'string' ? listText(v) : v), z.array(redisUrl()).min(1).max(64)).optional(),
+    defaultText: 'none (the data folder)',
+    allowed: 'a redis:// or rediss:// URL (with redisCluster: a comma-separated list of them)',
+    valueName: 'url',
+    fromText: listText,
+  }),
+  redisCluster: field({
+    path: 'redisCluster',
+    section: 'Storage',
+    description: 'Whether redisUrl names the seed nodes of a Redis Cluster rather than one Redis server.',
+    schema: z.boolean(),
+    default: false,
+    allowed: 'true or false',
+    valueName: 'bool',
+    fromText: booleanText,
+  }),
+  redisPrefix: field({
+    path: 'redisPrefix',
+    section: 'Storage',
+    description: 'Prefix of every Redis key Tidewater writes, so that several deployments (or tests) can share one Redis. Every node of a deployment must use the same.',
+    schema: z.string().regex(REDIS_PREFIX),
+    default: 'tw:',
+    allowed: 'up to 64 printable ASCII characters without braces or spaces',
+    valueName: 'prefix',
+  }),
   sipPort: portField('sipPort', 'SIP port of the edge (P-CSCF) for clients, UDP and TCP.', 5060),
   wsPort: portField('wsPort', 'SIP over WebSocket port of the edge (RFC 7118, `sip` subprotocol).', 5062),
   tlsPort: portField('tlsPort', 'SIP over TLS port of the edge for clients (RFC 3261 §26.2, RFC 5630), with the certificate of tlsCert.', 5061),
@@ -226,6 +299,17 @@ export const F = {
   xdmsPort: portField('xdmsPort', 'HTTP port of the XDMS (XCAP, Ut interface).', 7888),
   portalPort: portField('portalPort', 'HTTP port of the provisioning portal.', 8080),
   metricsPort: portField('metricsPort', 'HTTP port of the Prometheus metrics and health endpoints.', 9090),
+  shutdownGraceMs: field({
+    path: 'shutdownGraceMs',
+    section: 'General',
+    description:
+      'How long a server stopping on SIGTERM or SIGINT waits, in ms, for the work in flight (requests not yet answered, calls routed through it) before it closes anyway. Meanwhile /health/ready answers 503 and new SIP requests get 503 with Retry-After, so clients and peers go elsewhere; a second signal stops at once. Keep it below the orchestrator\u2019s own limit (Kubernetes: terminationGracePeriodSeconds, 30 s by default).',
+    schema: z.number().int().min(0).max(3_600_000),
+    default: 10_000,
+    allowed: 'an integer from 0 to 3600000',
+    valueName: 'ms',
+    fromText: integerText,
+  }),
   minExpires: expiresField(
     'registration.minExpires',
     'Shortest registration interval accepted, in seconds; a shorter Expires gets 423 Interval Too Brief (RFC 3261 §10.3).',

@@ -116,7 +116,17 @@ function leafOf(path: readonly string[]): ConfigField | undefined {
 }
 
 function show(value: unknown): string {
-  return value === undefined ? 'nothing' : JSON.stringify(value);
+  return value === undefined ? 'nothing' : JSON.stringify(hideSecrets(value));
+}
+
+/** `user:password@` of a URL-like text, which an error message must not repeat. */
+const URL_CREDENTIALS = /(\/\/)[^/@\s]*@/g;
+
+/** The value with the credentials of any URL in it replaced, so messages never show a password. */
+function hideSecrets(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(URL_CREDENTIALS, '$1***@');
+  if (Array.isArray(value)) return value.map(hideSecrets);
+  return value;
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

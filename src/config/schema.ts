@@ -60,6 +60,16 @@ const mmtel = z
 
 const log = z.object({ level: withDefault(F.logLevel) }).strict().prefault({});
 
+/** Several Redis URLs are the seed nodes of a Redis Cluster, which has only database 0. */
+function redisRules(c: { redisUrl?: string[] | undefined; redisCluster: boolean }, ctx: z.RefinementCtx): void {
+  if (c.redisUrl === undefined) return;
+  if (!c.redisCluster && c.redisUrl.length > 1) {
+    crossIssue(ctx, ['redisUrl'], c.redisUrl, 'must be one URL unless redisCluster is true (several URLs are the seed nodes of a Redis Cluster)', ['redisCluster']);
+  } else if (c.redisCluster && c.redisUrl.some((u) => /^\/\d/.test(new URL(u).pathname))) {
+    crossIssue(ctx, ['redisUrl'], c.redisUrl, 'must not name a database with redisCluster true (a Redis Cluster has only database 0)', ['redisCluster']);
+  }
+}
+
 /** Keys of the TCP listeners, which may not share a port (0, any free port, excepted). */
 const TCP_PORT_KEYS = ['sipPort', 'wsPort', 'tlsPort', 'wssPort', 'hssPort', 'hssProvisioningPort', 'xdmsPort', 'portalPort', 'metricsPort'] as const;
 
@@ -72,6 +82,10 @@ export const allInOneConfigSchema = z
     domain: withDefault(F.domain),
     dataDir: withDefault(F.dataDir),
     bind: withDefault(F.bind),
+    postgresUrl: F.postgresUrl.schema,
+    redisUrl: F.redisUrl.schema,
+    redisCluster: withDefault(F.redisCluster),
+    redisPrefix: withDefault(F.redisPrefix),
     sipPort: withDefault(F.sipPort),
     wsPort: withDefault(F.wsPort),
     tlsPort: withDefault(F.tlsPort),
@@ -85,6 +99,7 @@ export const allInOneConfigSchema = z
     xdmsPort: withDefault(F.xdmsPort),
     portalPort: withDefault(F.portalPort),
     metricsPort: withDefault(F.metricsPort),
+    shutdownGraceMs: withDefault(F.shutdownGraceMs),
     registration,
     auth,
     signupCode: withDefault(F.signupCode),
@@ -108,6 +123,7 @@ export const allInOneConfigSchema = z
       const [missing, given] = c.tlsCert === undefined ? (['tlsCert', 'tlsKey'] as const) : (['tlsKey', 'tlsCert'] as const);
       crossIssue(ctx, [missing], undefined, `must be given with ${given} (both or neither)`, [given]);
     }
+    redisRules(c, ctx);
   })
   .transform((c) => ({
     ...c,

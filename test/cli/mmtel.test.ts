@@ -32,6 +32,12 @@ afterEach(async () => {
   for (const p of running.splice(0)) expect(await p.stop()).toEqual({ code: 0, signal: null });
 });
 
+/**
+ * A free metrics port, and no drain on stop: the stand-in S-CSCF leaves an INVITE unanswered,
+ * which a draining node would wait the whole grace period for.
+ */
+const MMTEL_TEST_ARGS = ['--metrics-port', '0', '--shutdown-grace-ms', '0'];
+
 async function start(command: string, args: string[]): Promise<RunningProcess> {
   const proc = await startProcess(process.execPath, [CLI, command, '--bind', '127.0.0.1', ...args], {
     readyLine: new RegExp(`tidewater ${command} for ${DOMAIN} ready`),
@@ -130,7 +136,7 @@ describe('tidewater mmtel', () => {
     const stores = openDatabase(dataDir);
     await stores.documents.put({ auid: SIMSERVS_AUID, xui: BARRED, name: SIMSERVS_DOCUMENT }, OCB_ALL);
     stores.close();
-    const mmtel = await start('mmtel', ['--data-dir', dataDir, '--sip-port', '0']);
+    const mmtel = await start('mmtel', ['--data-dir', dataDir, '--sip-port', '0', ...MMTEL_TEST_ARGS]);
     const port = listenerPort(mmtel, 'sip', 'udp');
     expect(listenerPort(mmtel, 'sip', 'tcp')).toBe(port);
     const scscf = await scscfSocket();
@@ -156,7 +162,7 @@ describe('tidewater mmtel', () => {
       body: OCB_ALL,
     });
     expect(put.status).toBe(201);
-    const mmtel = await start('mmtel', ['--data-dir', mkdtempSync(path.join(tmpdir(), 'tw-mmtel-')), '--sip-port', '0', '--xdms-url', xdmsUrl]);
+    const mmtel = await start('mmtel', ['--data-dir', mkdtempSync(path.join(tmpdir(), 'tw-mmtel-')), '--sip-port', '0', '--xdms-url', xdmsUrl, ...MMTEL_TEST_ARGS]);
     const port = listenerPort(mmtel, 'sip', 'udp');
     const scscf = await scscfSocket();
     scscf.send(iscInvite(BARRED, [`<sip:127.0.0.1:${port};lr>`, `<sip:odi-token2@127.0.0.1:${scscf.port};lr>`], scscf.port), port);

@@ -35,6 +35,8 @@ describe('configuration defaults', () => {
       domain: 'example.com',
       dataDir: './data',
       bind: '0.0.0.0',
+      redisCluster: false,
+      redisPrefix: 'tw:',
       sipPort: 5060,
       wsPort: 5062,
       tlsPort: 5061,
@@ -44,6 +46,7 @@ describe('configuration defaults', () => {
       xdmsPort: 7888,
       portalPort: 8080,
       metricsPort: 9090,
+      shutdownGraceMs: 10000,
       registration: { minExpires: 60, maxExpires: 3600, defaultExpires: 600 },
       auth: { algorithms: ['MD5', 'SHA-256'], nonceLifetime: 300 },
       signupCode: 'secret',
@@ -69,7 +72,8 @@ describe('configuration defaults', () => {
     // loopback, else one generated at start (src/cli/api-key.ts); no PSTN numbers unless a range
     // is given; the HSS and the XDMS of this process (or of the data folder).
     // tlsCert and tlsKey neither: a self-signed certificate is made in the data folder.
-    const unsetByDefault = ['apiKey', 'pstnPool', 'hssUrl', 'hssProvisioningUrl', 'xdmsUrl', 'tlsCert', 'tlsKey'];
+    // postgresUrl and redisUrl neither: every store is in the data folder.
+    const unsetByDefault = ['apiKey', 'pstnPool', 'hssUrl', 'hssProvisioningUrl', 'xdmsUrl', 'tlsCert', 'tlsKey', 'postgresUrl', 'redisUrl'];
     const withDefaults = CONFIG_FIELDS.filter((f) => !unsetByDefault.includes(f.path)).map((f) => f.path);
     expect(leaves(defaultConfig()).sort()).toEqual(withDefaults.sort());
     expect(loadConfig({ env: { TIDEWATER_API_KEY: 'k'.repeat(20) } }).apiKey).toBe('k'.repeat(20));
@@ -123,9 +127,67 @@ describe('configuration precedence', () => {
     expect(loadConfig({ env: {}, flags: { 'auth.algorithms': 'SHA-256' } }).auth.algorithms).toEqual(['SHA-256']);
   });
 
+  it('reads the grace period of a graceful stop in ms, 0 (stop at once) included, and refuses a negative one', () => {
+    expect(loadConfig({ env: { TIDEWATER_SHUTDOWN_GRACE_MS: '0' } }).shutdownGraceMs).toBe(0);
+    expect(loadConfig({ env: {}, flags: { shutdownGraceMs: '25000' } }).shutdownGraceMs).toBe(25_000);
+    expect(problemsOf({ env: { TIDEWATER_SHUTDOWN_GRACE_MS: '-1' } })).toEqual([
+      'config: shutdownGraceMs (from TIDEWATER_SHUTDOWN_GRACE_MS) must be an integer from 0 to 3600000, got "-1"',
+    ]);
+  });
+
   it('accepts port 0 (any free port) and an IPv6 bind address', () => {
     const config = loadConfig({ env: { TIDEWATER_BIND: '::1' }, flags: { sipPort: '0', wsPort: '0' } });
     expect([config.bind, config.sipPort, config.wsPort]).toEqual(['::1', 0, 0]);
+  });
+});
+
+describe('the storage keys', () => {
+  it('read the PostgreSQL and Redis URLs from the file, the environment and flags', () => {
+    const file = yamlFile('postgresUrl: postgres://tw:secret@db.example.net:5432/tidewater\nredisUrl: redis://redis.example.net:6379/2\nredisPrefix: "ims1:"\n');
+    const fromFile = loadConfig({ file, env: {} });
+    expect([fromFile.postgresUrl, fromFile.redisUrl, fromFile.redisCluster, fromFile.redisPrefix]).toEqual([
+      'postgres://tw:secret@db.example.net:5432/tidewater',
+      ['redis://redis.example.net:6379/2'],
+      false,
+      'ims1:',
+    ]);
+    const overridden = loadConfig({ file, env: { TIDEWATER_REDIS_URL: 'redis://10.0.0.5:6379' }, flags: { postgresUrl: 'postgresql://10.0.0.7/tw' } });
+    expect([overridden.postgresUrl, overridden.redisUrl]).toEqual(['postgresql://10.0.0.7/tw', ['redis://10.0.0.5:6379']]);
+  });
+
+  it('never repeat the password of a URL they refuse', () => {
+    const problems = problemsOf({ env: { TIDEWATER_POSTGRES_URL: 'mysql://tw:s3cret-pw@db.example.net/tw' } });
+    expect(problems).toEqual(['config: postgresUrl (from TIDEWATER_POSTGRES_URL) must be a postgres:// or postgresql:// URL with a host, got "mysql://***@db.example.net/tw"']);
+    expect(problemsOf({ env: { TIDEWATER_REDIS_URL: 'http://:s3cret-pw@10.0.0.5:6379' } }).join('\n')).not.toContain('s3cret-pw');
+  });
+
+  it('take the seed nodes of a Redis Cluster as a comma-separated list or a YAML list', () => {
+    const fromEnv = loadConfig({ env: { TIDEWATER_REDIS_URL: 'redis://10.0.0.5:7000, redis://10.0.0.6:7000', TIDEWATER_REDIS_CLUSTER: 'yes' } });
+    expect([fromEnv.redisUrl, fromEnv.redisCluster]).toEqual([['redis://10.0.0.5:7000', 'redis://10.0.0.6:7000'], true]);
+    const file = yamlFile('redisCluster: true\nredisUrl:\n  - redis://10.0.0.5:7000\n  - rediss://10.0.0.6:7000\n');
+    expect(loadConfig({ file, env: {} }).redisUrl).toEqual(['redis://10.0.0.5:7000', 'rediss://10.0.0.6:7000']);
+  });
+
+  it.each([
+    ['TIDEWATER_POSTGRES_URL', 'mysql://db/tw', 'postgresUrl', 'a postgres:// or postgresql:// URL with a host'],
+    ['TIDEWATER_POSTGRES_URL', 'postgres:///tw', 'postgresUrl', 'a postgres:// or postgresql:// URL with a host'],
+    ['TIDEWATER_REDIS_URL', 'http://10.0.0.5:6379', 'redisUrl', 'a redis:// or rediss:// URL'],
+    ['TIDEWATER_REDIS_URL', 'redis://10.0.0.5:6379/x', 'redisUrl', 'a redis:// or rediss:// URL'],
+    ['TIDEWATER_REDIS_CLUSTER', 'maybe', 'redisCluster', 'true or false'],
+    ['TIDEWATER_REDIS_PREFIX', 'tw{1}:', 'redisPrefix', 'up to 64 printable ASCII characters without braces or spaces'],
+  ])('refuse %s=%s, naming the key', (env, value, key, allowed) => {
+    expect(problemsOf({ env: { [env]: value } })).toEqual([`config: ${key} (from ${env}) must be ${allowed}${allowed.endsWith('URL') ? ' (with redisCluster: a comma-separated list of them)' : ''}, got "${value}"`]);
+  });
+
+  it('refuse several Redis URLs without redisCluster, and a database number with it', () => {
+    expect(problemsOf({ env: { TIDEWATER_REDIS_URL: 'redis://a:7000,redis://b:7000' } })).toEqual([
+      'config: redisUrl (from TIDEWATER_REDIS_URL) must be one URL unless redisCluster is true (several URLs are the seed nodes of a Redis Cluster), ' +
+        'got "redis://a:7000,redis://b:7000"; redisCluster is false (default)',
+    ]);
+    expect(problemsOf({ env: {}, flags: { redisUrl: 'redis://a:7000/1', redisCluster: 'true' } })).toEqual([
+      'config: redisUrl (from --redis-url) must not name a database with redisCluster true (a Redis Cluster has only database 0), ' +
+        'got "redis://a:7000/1"; redisCluster is true (from --redis-cluster)',
+    ]);
   });
 });
 

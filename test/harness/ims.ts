@@ -22,6 +22,7 @@ export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)
 const CLI = join(REPO_ROOT, 'bin', 'tidewater.js');
 const READY_LINE = /^tidewater all-in-one for \S+ ready/;
 const REGISTERED_LINE = /^registered/m;
+const METRICS_LINE = /^listening metrics http \S+:(\d+)$/m;
 const POLL_MS = 50;
 const DIGITS = /^\d+$/;
 /** Every -key an ims-*.xml scenario uses must be given (SIPp rejects an unknown keyword). */
@@ -68,6 +69,14 @@ export interface AllInOne extends SipCore {
   restart(): Promise<void>;
   /** Stops and removes the data directory if this harness created it. */
   dispose(): Promise<void>;
+  /** Sends `signal` to the server without waiting (a graceful stop under way, test/e2e/lifecycle.test.ts). */
+  signal(signal: NodeJS.Signals): void;
+  /** Settles when the server started last exits. */
+  exited(): Promise<ExitStatus>;
+  /** Resolves with the first line of the server's output (seen before or later) that matches. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Port of the metrics and health listener, from its `listening metrics http` line. */
+  metricsPort(): number;
 }
 
 /** Runs one `tidewater` CLI command; rejects with its output when it fails. */
@@ -136,6 +145,14 @@ export async function startAllInOne(opts: AllInOneOptions = {}): Promise<AllInOn
     dispose: async () => {
       await proc.stop();
       if (ownDir) await rm(dataDir, { recursive: true, force: true });
+    },
+    signal: (signal) => proc.signal(signal),
+    exited: () => proc.exited,
+    waitForLine: (pattern, timeoutMs) => proc.waitForLine(pattern, timeoutMs),
+    metricsPort: () => {
+      const m = METRICS_LINE.exec(proc.stdout);
+      if (!m) throw new Error(`no metrics listener in the output:\n${proc.stdout}`);
+      return Number(m[1]);
     },
   };
   return core;
