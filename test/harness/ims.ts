@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseSippMessages, runSipp, sippScenario, type SippResult, type SippTransport } from './sipp.js';
-import { freePort, freeUdpTcpPort, startProcess, type ExitStatus, type RunningProcess } from './tools.js';
+import { freePort, freePortExcept, freeUdpTcpPort, startProcess, type ExitStatus, type RunningProcess } from './tools.js';
 
 const run = promisify(execFile);
 
@@ -118,7 +118,11 @@ export async function startAllInOne(opts: AllInOneOptions = {}): Promise<AllInOn
     configFile = join(dataDir, 'config.yaml');
     await writeFile(configFile, `${JSON.stringify(opts.config, null, 2)}\n`);
   }
-  const ports: Ports = { sip: await freeUdpTcpPort(), ws: await freePort('tcp'), tls: await freePort('tcp'), wss: await freePort('tcp') };
+  // One process's listeners: four distinct ports (the config refuses two TCP listeners on one).
+  const sip = await freeUdpTcpPort();
+  const ws = await freePortExcept('tcp', [sip]);
+  const tls = await freePortExcept('tcp', [sip, ws]);
+  const ports: Ports = { sip, ws, tls, wss: await freePortExcept('tcp', [sip, ws, tls]) };
   const args = serverArgs(dataDir, domain, ports, configFile, opts.extraArgs ?? []);
   const launch = (): Promise<RunningProcess> =>
     startProcess(process.execPath, args, { cwd: REPO_ROOT, readyLine: READY_LINE, timeoutMs: opts.timeoutMs ?? 20_000 });

@@ -2,7 +2,7 @@ import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { freePort, freeUdpTcpPort, isPortBound, requireTool, startProcess } from './tools.js';
+import { freePort, freePortExcept, freeUdpTcpPort, isPortBound, requireTool, startProcess } from './tools.js';
 
 function bindUdp(port: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -53,6 +53,14 @@ describe('freePort', () => {
     const port = await freeUdpTcpPort();
     await expect(bindUdp(port)).resolves.toBeUndefined();
     await expect(listenTcp(port)).resolves.toBeUndefined();
+  });
+
+  it('gives a free port other than those already picked', async () => {
+    const first = await freePort('tcp');
+    const taken = [first];
+    for (let i = 0; i < 5; i++) taken.push(await freePortExcept('tcp', taken));
+    expect(new Set(taken).size).toBe(taken.length);
+    await expect(listenTcp(taken[5]!)).resolves.toBeUndefined();
   });
 
   it('sees which process has a UDP port bound, through /proc', async () => {

@@ -87,6 +87,19 @@ export function freePort(protocol: PortProtocol): Promise<number> {
   return protocol === 'udp' ? freeUdpPort() : freeTcpPort();
 }
 
+/**
+ * A free port (see {@link freePort}) other than those in `taken`: ports probed one after the
+ * other are each released before the next probe, so the kernel may hand out the same one twice,
+ * which one process's listeners cannot share.
+ */
+export async function freePortExcept(protocol: PortProtocol, taken: readonly number[], attempts = 50): Promise<number> {
+  for (let i = 0; i < attempts; i++) {
+    const port = await freePort(protocol);
+    if (!taken.includes(port)) return port;
+  }
+  throw new Error(`no free ${protocol} port other than ${taken.join(', ')} after ${attempts} attempts`);
+}
+
 /** A port on 127.0.0.1 that is free for both UDP and TCP (for servers listening on both). */
 export async function freeUdpTcpPort(attempts = 50): Promise<number> {
   for (let i = 0; i < attempts; i++) {
