@@ -5,8 +5,7 @@
  * sends the ISC request and gets back what the AS forwards.
  */
 import { describe, expect, it } from 'vitest';
-import { send, answer } from '../sip/proxy/harness.js';
-import { SipRequest } from '../../src/sip/index.js';
+import { send, answer, cancelOf } from '../sip/proxy/harness.js';
 import {
   ALICE,
   BOB,
@@ -229,11 +228,7 @@ describe('MMTel AS, terminating: communication diversion', () => {
     await t.settle();
     answer(t.scscf, 'INVITE', 180);
     await t.settle();
-    const cancel = new SipRequest('CANCEL', invite.uriString, [], Buffer.alloc(0));
-    for (const h of ['via', 'from', 'to', 'call-id', 'route']) for (const v of invite.getAll(h)) cancel.append(h, v);
-    cancel.set('cseq', `${invite.cseq.seq} CANCEL`);
-    cancel.set('max-forwards', '70');
-    send(t.scscf, cancel);
+    send(t.scscf, cancelOf(invite));
     await t.settle();
     expect(forwarded(t.scscf, 'CANCEL')).toHaveLength(1);
     answer(t.scscf, 'INVITE', 486);

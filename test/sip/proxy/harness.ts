@@ -45,6 +45,19 @@ export function request(from: FakeEndpoint, method: string, uri: string, extra: 
   ]);
 }
 
+/**
+ * The CANCEL of `invite` as its sender builds it (RFC 3261 §9.1): the same Request-URI, top Via,
+ * From, To, Call-ID, Route and CSeq number.
+ */
+export function cancelOf(invite: SipRequest): SipRequest {
+  const cancel = new SipRequest('CANCEL', invite.uriString, [], Buffer.alloc(0));
+  cancel.append('via', invite.getAll('via')[0]!);
+  for (const h of ['from', 'to', 'call-id', 'route']) for (const v of invite.getAll(h)) cancel.append(h, v);
+  cancel.append('cseq', `${invite.cseq.seq} CANCEL`);
+  cancel.append('max-forwards', '70');
+  return cancel;
+}
+
 export function send(from: FakeEndpoint, msg: SipRequest | SipResponse, to = PROXY): void {
   void from.send(serializeMessage(msg), { protocol: 'UDP', address: to.address, port: to.port });
 }

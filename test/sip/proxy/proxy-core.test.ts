@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseUri, SipUri } from '../../../src/sip/message/uri.js';
 import type { ProxyService } from '../../../src/sip/proxy/service.js';
-import { answer, PROXY, proxyRig, request, requests, send, statuses } from './harness.js';
+import { answer, cancelOf, PROXY, proxyRig, request, requests, send, statuses } from './harness.js';
 
 const forwardTo = (...uris: string[]): ProxyService => ({
   hosts: [],
@@ -96,12 +96,7 @@ describe('stateful proxy core (RFC 3261 §16)', () => {
     await r.net.flush();
     answer(b1, 'INVITE', 180);
     await r.net.flush();
-    const cancel = request(alice, 'CANCEL', 'sip:bob@example.com');
-    cancel.set('via', invite.get('via')!);
-    cancel.set('call-id', invite.callId);
-    cancel.set('from', invite.get('from')!);
-    cancel.set('cseq', `${invite.cseq.seq} CANCEL`);
-    send(alice, cancel);
+    send(alice, cancelOf(invite));
     await r.net.flush();
     expect(requests(b1, 'CANCEL').length).toBe(1);
     expect(statuses(alice)).toEqual([100, 180, 200, 487]);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseUri } from '../../../src/sip/message/uri.js';
 import { makeResponse } from '../../../src/sip/message/build.js';
 import type { ProxyService, RequestContext } from '../../../src/sip/proxy/service.js';
-import { answer, PROXY, proxyRig, request, requests, send, statuses } from './harness.js';
+import { answer, cancelOf, PROXY, proxyRig, request, requests, send, statuses } from './harness.js';
 
 describe('the service contract on the proxy core', () => {
   it('reaches a service hosted in the same process by its host name, without a socket', async () => {
@@ -46,12 +46,7 @@ describe('the service contract on the proxy core', () => {
     answer(bob, 'INVITE', 180);
     for (let i = 0; i < 4; i++) await r.net.flush();
     expect(statuses(alice)).toEqual([100, 180]);
-    const cancel = request(alice, 'CANCEL', 'sip:bob@example.com', [['Route', '<sip:edge.example.com;lr>']]);
-    cancel.set('via', invite.get('via')!);
-    cancel.set('call-id', invite.callId);
-    cancel.set('from', invite.get('from')!);
-    cancel.set('cseq', `${invite.cseq.seq} CANCEL`);
-    send(alice, cancel);
+    send(alice, cancelOf(invite));
     for (let i = 0; i < 4; i++) await r.net.flush();
     expect(requests(bob, 'CANCEL').length).toBe(1);
     expect(statuses(alice)).toEqual([100, 180, 200, 487]);
@@ -73,12 +68,7 @@ describe('the service contract on the proxy core', () => {
     send(alice, invite);
     await r.net.flush();
     expect(statuses(alice)).toEqual([100]);
-    const cancel = request(alice, 'CANCEL', 'sip:bob@example.com');
-    cancel.set('via', invite.get('via')!);
-    cancel.set('call-id', invite.callId);
-    cancel.set('from', invite.get('from')!);
-    cancel.set('cseq', `${invite.cseq.seq} CANCEL`);
-    send(alice, cancel);
+    send(alice, cancelOf(invite));
     await r.net.flush();
     expect(statuses(alice)).toEqual([100, 200, 487]);
     decide!();
