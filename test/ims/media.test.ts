@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { EdgeService } from '../../src/ims/edge/edge.js';
 import { FlowTokens } from '../../src/ims/edge/flow-token.js';
-import { mediaSections, webRtcCanAccept } from '../../src/ims/edge/media.js';
+import { webRtcCanAccept } from '../../src/ims/edge/media.js';
+import { mediaSections } from '../../src/ims/sdp.js';
 import { parseUri, type Flow, type TransportProtocol } from '../../src/sip/index.js';
 import { RecordingContext, request, run } from './ims-fakes.js';
 
@@ -84,8 +85,8 @@ describe('the edge media rule', () => {
 
   it('reads each m= line with the fingerprint that covers it, at session or media level', () => {
     expect(mediaSections(WEBRTC)).toEqual([
-      { port: 9, proto: 'udp/tls/rtp/savpf', fingerprint: true },
-      { port: 9, proto: 'udp/tls/rtp/savpf', fingerprint: true },
+      { media: 'audio', port: 9, proto: 'udp/tls/rtp/savpf', fingerprint: true },
+      { media: 'video', port: 9, proto: 'udp/tls/rtp/savpf', fingerprint: true },
     ]);
     const sessionLevel = 'v=0\na=fingerprint:sha-256 AA\nm=audio 9 RTP/SAVPF 0\n';
     expect(webRtcCanAccept(sessionLevel)).toBe(true);

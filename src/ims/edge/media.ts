@@ -8,6 +8,7 @@
  * the browser ring and then fail.
  */
 import type { SipRequest, TransportProtocol } from '../../sip/index.js';
+import { mediaSections } from '../sdp.js';
 
 /** SDP `proto` values (RFC 4566 §5.14) a WebRTC endpoint can accept: DTLS-SRTP and DTLS/SCTP. */
 const WEBRTC_PROTOS: ReadonlySet<string> = new Set([
@@ -22,32 +23,6 @@ const WEBRTC_PROTOS: ReadonlySet<string> = new Set([
   'tcp/dtls/sctp',
   'dtls/sctp',
 ]);
-
-/** One m= section of an offer: its proto and whether a fingerprint covers it. */
-interface MediaSection {
-  readonly port: number;
-  readonly proto: string;
-  readonly fingerprint: boolean;
-}
-
-const LINE_BREAK = /\r?\n/;
-
-/** The m= sections of an SDP body (RFC 4566 §5), each with whether an `a=fingerprint` (RFC 8122) covers it. */
-export function mediaSections(sdp: string): MediaSection[] {
-  const out: Array<{ port: number; proto: string; fingerprint: boolean }> = [];
-  let sessionFingerprint = false;
-  for (const line of sdp.split(LINE_BREAK)) {
-    if (line.startsWith('m=')) {
-      const [, port = '', proto = ''] = line.slice(2).trim().split(/\s+/);
-      out.push({ port: Number.parseInt(port, 10), proto: proto.toLowerCase(), fingerprint: sessionFingerprint });
-    } else if (line.startsWith('a=fingerprint:')) {
-      const current = out[out.length - 1];
-      if (current) current.fingerprint = true;
-      else sessionFingerprint = true;
-    }
-  }
-  return out;
-}
 
 /** True when a WebRTC endpoint could accept at least one active m= line of the offer. */
 export function webRtcCanAccept(sdp: string): boolean {

@@ -73,6 +73,9 @@ export function diversionCount(history: readonly NameAddr[]): number {
   return history.filter((h) => h.uri.kind !== 'absolute' && h.uri.params.has('cause')).length;
 }
 
+/** A tel: number a call can go to: digits, `*` and `#`, optionally global. */
+const DIALLABLE = /^\+?[0-9*#]+$/;
+
 /** A forward-to target the core can route: a SIP URI of a resolvable host, or a tel URI with a number. */
 export function parseTarget(text: string): Uri | undefined {
   let uri: Uri;
@@ -85,7 +88,7 @@ export function parseTarget(text: string): Uri | undefined {
     const host = uri.host.toLowerCase();
     return host === '' || host === 'invalid' || host.endsWith('.invalid') ? undefined : uri;
   }
-  if (uri instanceof TelUri) return /^\+?[0-9*#]+$/.test(uri.digits) ? uri : undefined;
+  if (uri instanceof TelUri) return DIALLABLE.test(uri.digits) ? uri : undefined;
   return undefined;
 }
 

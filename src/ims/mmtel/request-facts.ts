@@ -6,6 +6,7 @@
  * `international`).
  */
 import { SipUri, TelUri, type SipRequest, type Uri } from '../../sip/index.js';
+import { mediaSections } from '../sdp.js';
 
 /** RFC 5502 §6: the served user and session case of an ISC request. */
 export interface ServedUser {
@@ -38,8 +39,6 @@ export function servedUserOf(req: SipRequest): ServedUser | undefined {
   };
 }
 
-const LINE_BREAK = /\r?\n/;
-
 /**
  * The media types the SDP offer of `req` enables (RFC 4566 §5.14: `m=<media> <port> ...`, a port
  * of 0 disables the stream), or undefined when the request carries no SDP.
@@ -50,11 +49,7 @@ export function offeredMedia(req: SipRequest): ReadonlySet<string> | undefined {
   const type = req.get('content-type')?.toLowerCase() ?? '';
   if (!type.startsWith('application/sdp') && !type.startsWith('multipart/')) return undefined;
   const media = new Set<string>();
-  for (const line of body.toString('utf8').split(LINE_BREAK)) {
-    if (!line.startsWith('m=')) continue;
-    const [name, port] = line.slice(2).trim().split(/\s+/);
-    if (name && port !== undefined && !/^0(\/|$)/.test(port)) media.add(name.toLowerCase());
-  }
+  for (const m of mediaSections(body.toString('utf8'))) if (m.media && m.port !== 0) media.add(m.media);
   return media;
 }
 
