@@ -137,14 +137,18 @@ export class SipInFlight {
     call.seen = this.now();
   }
 
-  /** The handler of a client transaction, which lets it go at its final response. */
+  /**
+   * The handler of a client transaction, which lets it go at its final response. It keeps only
+   * the Call-ID of an initial INVITE, not the request: the transaction holds its handler for the
+   * 32 s of RFC 6026's timers, and the request is what it lets go of then.
+   */
   private watch(request: SipRequest, handler: ClientTransactionHandler): ClientTransactionHandler {
-    const initialInvite = request.method === 'INVITE' && request.to.tag === undefined;
+    const inviteCallId = request.method === 'INVITE' && request.to.tag === undefined ? request.callId : undefined;
     return {
       onResponse: (response: SipResponse, tx: ClientTransaction) => {
         if (response.status >= 200) {
           this.clients.delete(tx);
-          if (initialInvite && response.status < 300) this.answered(request.callId);
+          if (inviteCallId !== undefined && response.status < 300) this.answered(inviteCallId);
         }
         handler.onResponse(response, tx);
       },
