@@ -13,6 +13,8 @@ import type {
 } from '../transaction/types.js';
 import type { Flow, TransportProtocol } from '../transport/types.js';
 import { ServiceRequestContext } from './context.js';
+import { NextHops, type NextHopHandler, type OnAttempt } from './failover.js';
+import { TargetHealth } from './health.js';
 import { LocalHop } from './local.js';
 import { PROCESS_TOKEN, routeUri } from './proxy-transaction.js';
 import type { ForwardTarget, ProxyService } from './service.js';
@@ -41,6 +43,18 @@ export interface ProxyCoreOptions {
   timerC?: number;
   /** Resolves host names (RFC 3263); IP addresses never need it. */
   resolve?: TargetResolver;
+  /**
+   * When a host name resolves to several targets, how long an attempt may go without any response
+   * (not even 100 Trying) before the request moves to the next target (RFC 3263 §4.3); default
+   * 1000 ms. A transport error or a 503 moves it at once.
+   */
+  failoverTimeoutMs?: number;
+  /**
+   * Which resolved targets failed lately; they are tried after the others. Default a table of
+   * the core's own with a 30 s quarantine; pass the table given to `peerSetResolver` so that its
+   * round robin also passes over them.
+   */
+  health?: TargetHealth;
   /** Finds a flow by id, to learn its protocol when a target names a flow. */
   lookupFlow?: (flowId: string) => Flow | undefined;
   /**
@@ -77,7 +91,9 @@ export class ProxyCore implements TransactionUser {
   readonly clock: Clock;
   readonly recordRoute: boolean;
   readonly timerC: number;
+  readonly health: TargetHealth;
   private readonly tx: TransactionLayer;
+  private readonly nextHops: NextHops;
   private readonly byProtocol = new Map<TransportProtocol, ProxyListener>();
   private readonly localHosts = new Set<string>();
   private readonly serviceByHost = new Map<string, ProxyService>();
@@ -92,6 +108,16 @@ export class ProxyCore implements TransactionUser {
     this.recordRoute = opts.recordRoute ?? true;
     this.timerC = opts.timerC ?? 180_000;
     this.supported = new Set(opts.supported ?? []);
+    this.health = opts.health ?? new TargetHealth({ clock: this.clock });
+    this.nextHops = new NextHops({
+      transactions: this.tx,
+      clock: this.clock,
+      health: this.health,
+      timeoutMs: opts.failoverTimeoutMs ?? 1000,
+      via: (protocol, branch) => this.viaFor(protocol, branch),
+      sendCancel: (request, tx) => this.sendCancel(request, tx),
+      onError: (e) => this.reportError(e),
+    });
     for (const l of opts.listeners) {
       if (!this.byProtocol.has(l.protocol)) this.byProtocol.set(l.protocol, l);
       this.localHosts.add(`${l.host.toLowerCase()}:${l.port}`);
@@ -140,7 +166,7 @@ export class ProxyCore implements TransactionUser {
       const target = flowId ? { flowId } : hop && numericTarget(hop);
       if (target) void this.tx.sendStateless(fwd, target).catch((e: unknown) => this.reportError(e));
       else if (hop && this.opts.resolve && hop.kind === 'sip') {
-        void this.opts.resolve(hop).then((t) => (t[0] ? this.tx.sendStateless(fwd, t[0]) : undefined)).catch((e: unknown) => this.reportError(e));
+        void this.opts.resolve(hop).then((t) => (t.length ? this.tx.sendStateless(fwd, this.health.order(t)[0]!) : undefined)).catch((e: unknown) => this.reportError(e));
       }
     } catch (e) {
       this.reportError(e);
@@ -319,13 +345,18 @@ export class ProxyCore implements TransactionUser {
     const mf = req.maxForwards;
     req.set('max-forwards', String(mf === undefined ? 70 : mf - 1));
     const protocol = this.outboundProtocol(req, target);
+    if (recordRoute && DIALOG_CREATING.has(req.method) && req.to.tag === undefined) this.addRecordRoute(req, this.listenerFor(protocol), inbound, recordRouteUser);
+    req.pushVia(this.viaFor(protocol, branch));
+    return req;
+  }
+
+  /** This proxy's Via for a request it sends over `protocol` (§16.6 step 8; rport on UDP, RFC 3581). */
+  private viaFor(protocol: TransportProtocol, branch: string): Via {
     const out = this.listenerFor(protocol);
-    if (recordRoute && DIALOG_CREATING.has(req.method) && req.to.tag === undefined) this.addRecordRoute(req, out, inbound, recordRouteUser);
     const via = new Via(protocol, out.host, out.port);
     via.params.set('branch', branch.startsWith(BRANCH_COOKIE) ? branch : `${BRANCH_COOKIE}${branch}`);
     if (protocol === 'UDP') via.params.set('rport');
-    req.pushVia(via);
-    return req;
+    return via;
   }
 
   /**
@@ -362,24 +393,24 @@ export class ProxyCore implements TransactionUser {
     return req.uri;
   }
 
-  /** Sends a prepared request statefully, over a socket or to a service in this process. */
-  send(req: SipRequest, target: ForwardTarget, handler: ClientTransactionHandler & { failBranchStart(tx: ClientTransaction | undefined, status: number, reason: string): void }, onTx: (tx: ClientTransaction) => void): void {
-    if (target.flowId) return onTx(this.tx.sendRequest(req, { flowId: target.flowId }, handler));
+  /**
+   * Sends a prepared request statefully, over a socket or to a service in this process. A host
+   * name is resolved, and the request fails over across its targets (see {@link NextHops}):
+   * `onTx` is told of each client transaction it goes out in.
+   */
+  send(req: SipRequest, target: ForwardTarget, handler: NextHopHandler, onTx: OnAttempt): void {
+    if (target.flowId) return onTx(this.tx.sendRequest(req, { flowId: target.flowId }, handler), req);
     const hop = this.nextHopUri(req);
     if (!hop || hop.kind !== 'sip') return handler.failBranchStart(undefined, 416, 'Unsupported URI Scheme');
     if (this.isLocal(hop)) {
-      if (this.isServiceHost(hop)) return onTx(this.localHop(req, handler));
+      if (this.isServiceHost(hop)) return onTx(this.localHop(req, handler), req);
       return handler.failBranchStart(undefined, 482, 'Loop Detected');
     }
     const direct = numericTarget(hop);
-    if (direct) return onTx(this.tx.sendRequest(req, direct, handler));
+    if (direct) return onTx(this.tx.sendRequest(req, direct, handler), req);
     if (!this.opts.resolve) return handler.failBranchStart(undefined, 503, 'No route to host');
     this.opts.resolve(hop).then(
-      (targets) => {
-        const first = targets[0];
-        if (first) onTx(this.tx.sendRequest(req, first, handler));
-        else handler.failBranchStart(undefined, 503, 'Next hop not resolvable');
-      },
+      (targets) => this.nextHops.send(req, uriProtocol(hop) ?? 'UDP', targets, handler, onTx),
       (e: unknown) => {
         this.reportError(e);
         handler.failBranchStart(undefined, 503, 'Next hop not resolvable');

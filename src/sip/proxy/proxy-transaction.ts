@@ -91,10 +91,20 @@ export class ProxyTransaction implements ClientTransactionHandler {
       return this.branchFinal(branch, makeResponse(this.request, 500, 'Cannot forward request'));
     }
     branch.request = request;
-    this.core.send(request, target, this, (tx) => {
+    this.core.send(request, target, this, (tx, sent) => {
+      // The first attempt, or the next target after a failed one (RFC 3263 §4.3): a new
+      // transaction with its own branch, which has had no provisional response yet.
       branch.tx = tx;
+      branch.request = sent;
+      branch.provisional = false;
       if (this.isInvite) this.armTimerC(branch);
     });
+  }
+
+  /** A failed attempt of a branch moves to the next target only while the branch is wanted. */
+  mayFailover(tx: ClientTransaction): boolean {
+    const branch = this.branchOf(tx);
+    return branch !== undefined && !branch.cancelWanted && branch.final === undefined;
   }
 
   private armTimerC(branch: Branch): void {
