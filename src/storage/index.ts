@@ -11,5 +11,6 @@ export type * from './document-store.js';
 export { MAX_DOCUMENT_LENGTH } from './document-store.js';
 export type * from './registration-store.js';
 export type * from './subscriber-store.js';
+export type * from './subscription-store.js';
 export { DEFAULT_NONCE_TTL_MS, type NonceCountStore, type StorageClock } from './nonce-count-store.js';
 export { updateRegistration, type RegistrationUpdate, type UpdateOutcome } from './registration-update.js';

@@ -8,16 +8,18 @@ import type { Binding, ReceivedFrom, RegistrationData } from './registration-sto
 /** CR, LF and NUL never occur in a SIP header value once unfolded (RFC 3261 §25.1). */
 const LINE_BREAK_OR_NUL = /[\r\n\0]/;
 /** CSeq numbers are below 2^31 (RFC 3261 §8.1.1.5); reg-id is 1 to 2^31-1 (RFC 5626 §4.2). */
-const MAX_31_BIT = 2 ** 31 - 1;
+export const MAX_31_BIT = 2 ** 31 - 1;
 
-function checkText(value: unknown, what: string, allowEmpty = false): string {
+/** Validates a non-empty (unless `allowEmpty`) string without CR, LF or NUL. */
+export function checkText(value: unknown, what: string, allowEmpty = false): string {
   if (typeof value !== 'string' || (!allowEmpty && value.length === 0) || LINE_BREAK_OR_NUL.test(value)) {
     throw invalid(`${what} must be a ${allowEmpty ? '' : 'non-empty '}string without CR, LF or NUL`);
   }
   return value;
 }
 
-function checkInteger(value: unknown, what: string, min: number, max: number): number {
+/** Validates a safe integer from `min` to `max`. */
+export function checkInteger(value: unknown, what: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
     throw invalid(`${what} must be an integer from ${min} to ${max}, got ${String(value)}`);
   }

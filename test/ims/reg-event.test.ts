@@ -1,50 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { LocationInfo } from '../../src/ims/hss.js';
+import { RegEventNotifier } from '../../src/ims/core/reg-event.js';
 import { HomeDomain } from '../../src/ims/identity.js';
-import { RegEventNotifier, type RegEventHss } from '../../src/ims/core/reg-event.js';
 import type { RegistrationChange } from '../../src/ims/core/registrar.js';
-import { makeRequest, makeResponse, type RequestContext, type SipRequest, type SipResponse } from '../../src/sip/index.js';
-import type { Binding, ImplicitSet } from '../../src/storage/index.js';
-import { MemoryRegistrationStore } from '../../src/storage/memory/index.js';
+import { makeResponse, type SipRequest } from '../../src/sip/index.js';
+import type { Binding } from '../../src/storage/index.js';
+import { MemoryRegistrationStore, MemorySubscriptionStore } from '../../src/storage/memory/index.js';
 import { FakeClock } from '../harness/fake-clock.js';
-import { childrenNamed, parseXml, type XmlElement } from './mini-xml.js';
-
-const NOW = 1_700_000_000_000;
-const ALICE = 'sip:6505550001@example.com';
-const ALICE_TEL = 'tel:+16505550001';
-const BOB = 'sip:6505550002@example.com';
-const EDGE_PATH = 'sip:tok1@pcscf.example.com;lr';
-
-function set(id: string, members: Array<[string, boolean]>): ImplicitSet {
-  return { id, serviceProfile: '', members: members.map(([impu, barred]) => ({ impu, implicitSetId: id, barred })) };
-}
-
-const SETS = [
-  set('alice', [
-    [ALICE, false],
-    [ALICE_TEL, false],
-    ['sip:alice-barred@example.com', true],
-  ]),
-  set('bob', [[BOB, false]]),
-];
-
-/** The HSS as the notifier sees it: LIR, and the implicit set when `withSets`. */
-function fakeHss(withSets = true): RegEventHss {
-  const setOf = (impu: string) => SETS.find((s) => s.members.some((m) => m.impu === impu));
-  const hss: RegEventHss = {
-    async locationInfo(impu: string): Promise<LocationInfo | undefined> {
-      const s = setOf(impu);
-      if (!s) return undefined;
-      return { state: 'REGISTERED', defaultImpu: s.members[0]!.impu, barred: s.members.find((m) => m.impu === impu)!.barred };
-    },
-  };
-  if (withSets) hss.implicitSetOf = async (impu) => setOf(impu);
-  return hss;
-}
-
-function binding(contact: string, extra: Partial<Binding> = {}): Binding {
-  return { contact, path: [EDGE_PATH], expiresAt: NOW + 600_000, callId: 'reg-1', cseq: 1, registeredAt: NOW, ...extra };
-}
+import { childrenNamed } from './mini-xml.js';
+import { ALICE, ALICE_TEL, BOB, NOW, SETS, binding, body, contactsOf, fakeHss, handle, inDialog, settle, subscribe } from './reg-event-fixtures.js';
 
 interface Sent {
   readonly request: SipRequest;
@@ -60,6 +23,7 @@ function rig(opts: { withSets?: boolean } = {}) {
     home: new HomeDomain('example.com'),
     hss: fakeHss(opts.withSets ?? true),
     registrations,
+    subscriptions: new MemorySubscriptionStore(),
     send: (request, onResponse) => sent.push({ request, answer: (status) => onResponse(makeResponse(request, status)) }),
     contact: 'sip:scscf.example.com',
     clock,
@@ -71,97 +35,22 @@ function rig(opts: { withSets?: boolean } = {}) {
     registrations,
     sent,
     notifier,
-    advance(ms: number) {
+    /** Moves both clocks on, firing due timers, and waits for what they started. */
+    async advance(ms: number) {
       wall += ms;
       clock.advance(ms);
+      await settle();
     },
     async register(aor: string, bindings: Binding[], cause: RegistrationChange = 'registered') {
       const current = await registrations.get(aor);
       await registrations.put(aor, { bindings }, current?.version ?? 0);
       const implicitSet = SETS.find((s) => s.members[0]!.impu === aor);
-      notifier.onRegistrationChange({ aor, implicitSet, bindings, cause });
+      await notifier.onRegistrationChange({ aor, implicitSet, bindings, cause });
     },
     last(): SipRequest {
       return sent[sent.length - 1]!.request;
     },
   };
-}
-
-function subscribe(headers: Partial<Record<string, string | null>> = {}, uri = ALICE): SipRequest {
-  const base: Record<string, string | null> = {
-    Via: 'SIP/2.0/UDP pcscf.example.com;branch=z9hG4bKsub1',
-    'Max-Forwards': '69',
-    From: `<${ALICE}>;tag=ue1`,
-    To: `<${ALICE}>`,
-    'Call-ID': 'sub-call-1',
-    CSeq: '1 SUBSCRIBE',
-    Contact: '<sip:ue@10.0.0.2:5060;transport=tcp>',
-    Event: 'reg',
-    Expires: '600000',
-    Accept: 'application/reginfo+xml',
-    'P-Asserted-Identity': `<${ALICE}>`,
-  };
-  const list: Array<[string, string]> = [['Record-Route', '<sip:tok1@pcscf.example.com;lr>'], ['Record-Route', '<sip:b2@other.example.net;lr>']];
-  for (const [n, v] of Object.entries({ ...base, ...headers })) if (v !== null && v !== undefined) list.push([n, v]);
-  return makeRequest('SUBSCRIBE', uri, list);
-}
-
-/** A SUBSCRIBE in the dialog the 200 `ok` made. */
-function inDialog(ok: SipResponse, cseq: number, expires: number, extra: Partial<Record<string, string | null>> = {}): SipRequest {
-  return subscribe({ To: ok.get('to')!, CSeq: `${cseq} SUBSCRIBE`, Expires: String(expires), ...extra }, 'sip:scscf.example.com');
-}
-
-function fakeContext(request: SipRequest) {
-  const responses: SipResponse[] = [];
-  let settled = false;
-  const ctx: RequestContext = {
-    request,
-    flow: undefined,
-    addressedAs: 'scscf.example.com',
-    consumedRoutes: [],
-    forward: () => {
-      throw new Error('the notifier never forwards');
-    },
-    respond(status, reason, headers = []) {
-      const res = makeResponse(request, status, reason, 'coretag');
-      for (const [n, v] of headers) res.append(n, v);
-      ctx.respondWith(res);
-    },
-    respondWith(res) {
-      if (settled) throw new Error('second outcome');
-      settled = true;
-      responses.push(res);
-    },
-    defer: () => ctx,
-    setTimer: () => {},
-    cancelTimer: () => {},
-    cancelBranches: () => {},
-    get settled() {
-      return settled;
-    },
-  };
-  return { ctx, responses };
-}
-
-async function handle(fn: (ctx: RequestContext) => Promise<void>, request: SipRequest): Promise<SipResponse> {
-  const { ctx, responses } = fakeContext(request);
-  await fn(ctx);
-  expect(responses.length).toBe(1);
-  return responses[0]!;
-}
-
-function body(req: SipRequest): XmlElement {
-  return parseXml(req.body.toString('utf8'));
-}
-
-function contactsOf(doc: XmlElement, aor = ALICE): Array<{ uri: string; state: string; event: string; expires: string }> {
-  const reg = childrenNamed(doc, 'registration').find((r) => r.attrs.aor === aor)!;
-  return childrenNamed(reg, 'contact').map((c) => ({
-    uri: childrenNamed(c, 'uri')[0]!.text,
-    state: c.attrs.state!,
-    event: c.attrs.event!,
-    expires: c.attrs.expires!,
-  }));
 }
 
 describe('reg-event notifier (RFC 3680, TS 24.229 §5.4.2.1)', () => {
@@ -174,7 +63,7 @@ describe('reg-event notifier (RFC 3680, TS 24.229 §5.4.2.1)', () => {
     expect(ok.get('contact')).toBe('<sip:scscf.example.com>');
     const ourTag = ok.to.tag;
     expect(ourTag).toBeTruthy();
-    expect(r.notifier.subscriptionCount).toBe(1);
+    expect(await r.notifier.subscriptionCount).toBe(1);
 
     expect(r.sent.length).toBe(1);
     const notify = r.last();
@@ -246,8 +135,9 @@ describe('reg-event notifier (RFC 3680, TS 24.229 §5.4.2.1)', () => {
     const regs = childrenNamed(body(last), 'registration');
     expect(regs.map((x) => x.attrs.state)).toEqual(['terminated', 'terminated']);
     expect(contactsOf(body(last))).toEqual([{ uri: 'sip:ue@10.0.0.2', state: 'terminated', event: 'unregistered', expires: '0' }]);
-    expect(r.notifier.subscriptionCount).toBe(0);
-    expect(r.clock.pendingCount).toBe(0);
+    expect(await r.notifier.subscriptionCount).toBe(0);
+    await r.advance(3_600_000); // past the subscription's expiry: nothing more to send
+    expect(r.sent.length).toBe(2);
   });
 
   it('reports a failed flow as deactivated and a timed-out binding as expired', async () => {
@@ -259,7 +149,7 @@ describe('reg-event notifier (RFC 3680, TS 24.229 §5.4.2.1)', () => {
     await handle((x) => r.notifier.handleSubscribe(x), subscribe());
     await r.register(ALICE, [b, c], 'flow-failed');
     expect(contactsOf(body(r.last())).find((x) => x.uri === 'sip:a@10.0.0.2')).toMatchObject({ state: 'terminated', event: 'deactivated' });
-    r.advance(100_000);
+    await r.advance(100_000);
     await r.register(ALICE, [c], 'expired');
     expect(contactsOf(body(r.last())).find((x) => x.uri === 'sip:b@10.0.0.3')).toMatchObject({ state: 'terminated', event: 'expired' });
     expect(r.last().get('subscription-state')).toMatch(/^active;expires=/);
@@ -276,13 +166,14 @@ describe('reg-event notifier (RFC 3680, TS 24.229 §5.4.2.1)', () => {
     expect(final.get('subscription-state')).toBe('terminated;reason=timeout');
     expect(body(final).attrs.version).toBe('1');
     expect(contactsOf(body(final))[0]).toMatchObject({ state: 'active' });
-    expect(r.notifier.subscriptionCount).toBe(0);
-    expect(r.clock.pendingCount).toBe(0);
+    expect(await r.notifier.subscriptionCount).toBe(0);
 
     await r.register(ALICE, [binding('sip:ue@10.0.0.2', { cseq: 2 })], 'refreshed');
     expect(r.sent.length).toBe(2);
     const again = await handle((c) => r.notifier.handleInDialog(c), inDialog(ok, 3, 600));
     expect(again.status).toBe(481);
+    await r.advance(3_600_000);
+    expect(r.sent.length).toBe(2);
   });
 
   it('refreshes in the dialog: 200, a NOTIFY of the current state, and a new expiry', async () => {
@@ -290,7 +181,7 @@ describe('reg-event notifier (RFC 3680, TS 24.229 §5.4.2.1)', () => {
     await r.register(ALICE, [binding('sip:ue@10.0.0.2')]);
     const ok = await handle((c) => r.notifier.handleSubscribe(c), subscribe({ Expires: '120' }));
     expect(ok.get('expires')).toBe('120');
-    r.advance(100_000);
+    await r.advance(100_000);
     const brief = await handle((c) => r.notifier.handleInDialog(c), inDialog(ok, 2, 10));
     expect(brief.status).toBe(423);
     expect(brief.get('min-expires')).toBe('60');
@@ -303,20 +194,20 @@ describe('reg-event notifier (RFC 3680, TS 24.229 §5.4.2.1)', () => {
     expect(body(notify).attrs.version).toBe('1');
     const stale = await handle((c) => r.notifier.handleInDialog(c), inDialog(ok, 3, 120));
     expect(stale.status).toBe(500);
-    r.advance(100_000); // past the first expiry, inside the refreshed one
-    expect(r.notifier.subscriptionCount).toBe(1);
+    await r.advance(100_000); // past the first expiry, inside the refreshed one
+    expect(await r.notifier.subscriptionCount).toBe(1);
   });
 
   it('expires an unrefreshed subscription with a terminated NOTIFY', async () => {
     const r = rig();
     await r.register(ALICE, [binding('sip:ue@10.0.0.2')]);
     await handle((c) => r.notifier.handleSubscribe(c), subscribe({ Expires: '300' }));
-    r.advance(299_000);
+    await r.advance(299_000);
     expect(r.sent.length).toBe(1);
-    r.advance(1000);
+    await r.advance(1000);
     expect(r.sent.length).toBe(2);
     expect(r.last().get('subscription-state')).toBe('terminated;reason=timeout');
-    expect(r.notifier.subscriptionCount).toBe(0);
+    expect(await r.notifier.subscriptionCount).toBe(0);
   });
 
   it('fetches the state once for Expires 0', async () => {
@@ -327,7 +218,7 @@ describe('reg-event notifier (RFC 3680, TS 24.229 §5.4.2.1)', () => {
     expect(ok.get('expires')).toBe('0');
     expect(r.last().get('subscription-state')).toBe('terminated;reason=timeout');
     expect(contactsOf(body(r.last())).length).toBe(1);
-    expect(r.notifier.subscriptionCount).toBe(0);
+    expect(await r.notifier.subscriptionCount).toBe(0);
     expect(r.clock.pendingCount).toBe(0);
   });
 
@@ -346,7 +237,7 @@ describe('reg-event notifier (RFC 3680, TS 24.229 §5.4.2.1)', () => {
     const noContact = await handle((c) => r.notifier.handleSubscribe(c), subscribe({ Contact: null }));
     expect(noContact.status).toBe(400);
     expect(r.sent.length).toBe(0);
-    expect(r.notifier.subscriptionCount).toBe(0);
+    expect(await r.notifier.subscriptionCount).toBe(0);
   });
 
   it('lets only the set itself or a P-CSCF on its Path watch it (TS 24.229 §5.4.2.1.1)', async () => {
@@ -358,7 +249,7 @@ describe('reg-event notifier (RFC 3680, TS 24.229 §5.4.2.1)', () => {
     expect(anonymous.status).toBe(403);
     const strangerEdge = await handle((c) => r.notifier.handleSubscribe(c), subscribe({ 'P-Asserted-Identity': '<sip:pcscf.evil.example>' }));
     expect(strangerEdge.status).toBe(403);
-    expect(r.notifier.subscriptionCount).toBe(0);
+    expect(await r.notifier.subscriptionCount).toBe(0);
     const edge = await handle(
       (c) => r.notifier.handleSubscribe(c),
       subscribe({ 'P-Asserted-Identity': '<sip:pcscf.example.com>', From: '<sip:pcscf.example.com>;tag=p1', 'Call-ID': 'edge-sub' }),
@@ -366,7 +257,7 @@ describe('reg-event notifier (RFC 3680, TS 24.229 §5.4.2.1)', () => {
     expect(edge.status).toBe(200);
     const viaTel = await handle((c) => r.notifier.handleSubscribe(c), subscribe({ 'P-Asserted-Identity': `<${ALICE_TEL}>`, 'Call-ID': 'tel-sub' }));
     expect(viaTel.status).toBe(200);
-    expect(r.notifier.subscriptionCount).toBe(2);
+    expect(await r.notifier.subscriptionCount).toBe(2);
   });
 
   it('resolves a tel URI or a number to the subscriber it names', async () => {
@@ -382,18 +273,20 @@ describe('reg-event notifier (RFC 3680, TS 24.229 §5.4.2.1)', () => {
     await r.register(ALICE, [binding('sip:ue@10.0.0.2')]);
     await handle((c) => r.notifier.handleSubscribe(c), subscribe());
     await handle((c) => r.notifier.handleSubscribe(c), subscribe({ 'Call-ID': 'sub-call-2' }));
-    expect(r.notifier.subscriptionCount).toBe(2);
+    expect(await r.notifier.subscriptionCount).toBe(2);
     r.sent[0]!.answer(481);
     r.sent[1]!.answer(200);
-    expect(r.notifier.subscriptionCount).toBe(1);
+    await settle();
+    expect(await r.notifier.subscriptionCount).toBe(1);
     await r.register(ALICE, [binding('sip:ue@10.0.0.2', { cseq: 2 })], 'refreshed');
     expect(r.sent.length).toBe(3);
     expect(r.last().callId).toBe('sub-call-2');
     r.sent[2]!.answer(408);
-    expect(r.notifier.subscriptionCount).toBe(0);
+    await settle();
+    expect(await r.notifier.subscriptionCount).toBe(0);
     await r.register(ALICE, [binding('sip:ue@10.0.0.2', { cseq: 3 })], 'refreshed');
+    await r.advance(3_600_000);
     expect(r.sent.length).toBe(3);
-    expect(r.clock.pendingCount).toBe(0);
   });
 
   it('escapes what clients put in their contacts and Call-IDs in the NOTIFY body', async () => {
@@ -418,12 +311,14 @@ describe('reg-event notifier (RFC 3680, TS 24.229 §5.4.2.1)', () => {
     expect(childrenNamed(body(r.last()), 'registration').map((x) => x.attrs.aor)).toEqual([ALICE, ALICE_TEL]);
   });
 
-  it('stop() cancels every subscription timer', async () => {
+  it('stop() cancels the expiry timer and leaves the subscriptions in the store for another node', async () => {
     const r = rig();
-    await handle((c) => r.notifier.handleSubscribe(c), subscribe());
+    await handle((c) => r.notifier.handleSubscribe(c), subscribe({ Expires: '300' }));
     expect(r.clock.pendingCount).toBe(1);
     r.notifier.stop();
     expect(r.clock.pendingCount).toBe(0);
-    expect(r.notifier.subscriptionCount).toBe(0);
+    await r.advance(300_000);
+    expect(r.sent.length).toBe(1);
+    expect(await r.notifier.subscriptionCount).toBe(1);
   });
 });

@@ -147,9 +147,9 @@ describe('Redis stores on a real Redis Cluster', () => {
       }
       expect(perMaster.reduce((a, b) => a + b, 0)).toBe(300);
       expect(perMaster.every((n) => n > 50)).toBe(true);
-      // Records, the layout marker, and counts, expiry, flow and AoR indexes of each bucket in use.
+      // Records, the layout marker, the shared key, and counts, expiry, flow and AoR indexes of each bucket in use.
       const bucketsInUse = new Set(aors.map((aor) => keyspace.bucketOf(aor).index)).size;
-      expect(await listKeys(client, keyspace.prefix)).toHaveLength(300 + 1 + 4 * bucketsInUse);
+      expect(await listKeys(client, keyspace.prefix)).toHaveLength(300 + 2 + 4 * bucketsInUse);
     } finally {
       await h.close();
     }

@@ -3,24 +3,41 @@
  * §5.4.2.1): a UE or its P-CSCF subscribes to a public identity's registration state and gets a
  * NOTIFY with a full reginfo document at once, on every change of the implicit set's bindings,
  * on each refresh, and a final one when the subscription ends.
+ *
+ * Subscriptions live in a {@link SubscriptionStore}; notifiers of several core nodes sharing one
+ * store (issue 7) act as one notifier. Whichever node sees a registration change notifies every
+ * subscription of the set, a refresh or an unsubscribe may reach any node, and any node's sweep
+ * ends subscriptions nobody refreshed, even those of a node that died. Each NOTIFY is preceded
+ * by a compare-and-set write of its subscription (the next CSeq, the next reginfo version), and
+ * is sent only if that write won, so no CSeq or version is ever sent twice; the final NOTIFY is
+ * sent by whoever deleted the subscription. The set's bindings are read after the subscription
+ * and before that write, so a NOTIFY with a higher version never carries older bindings.
  */
 import {
   SipParseError,
-  makeRequest,
   makeResponse,
   newTag,
-  parseNameAddr,
   type Clock,
   type RequestContext,
   type SipRequest,
   type SipResponse,
   type TimerHandle,
 } from '../../sip/index.js';
-import type { Binding, ImplicitSet, RegistrationStore } from '../../storage/index.js';
+import type {
+  Binding,
+  ImplicitSet,
+  RegistrationStore,
+  SubscriptionData,
+  SubscriptionKey,
+  SubscriptionRecord,
+  SubscriptionStore,
+} from '../../storage/index.js';
+// The default for callers that wire no store: one process, like the notifier before issue 7.
 import { locate, type LocationInfo } from '../hss.js';
 import { impuOf, type HomeDomain } from '../identity.js';
+import { acceptsReginfo, nextNotify, parseEvent, pathHost, subscriptionKey, type Termination } from './reg-event-dialog.js';
+import { REGINFO_TYPE, type ReportCause, type SetIdentity } from './reginfo.js';
 import type { RegistrationListener } from './registrar.js';
-import { REGINFO_TYPE, fullReginfo, reginfoXml, reportContacts, type ReportCause, type ReportedContact, type SetIdentity } from './reginfo.js';
 
 /** What the notifier asks of the HSS ({@link Hss} has it; `implicitSetOf` is optional there). */
 export interface RegEventHss {
@@ -50,65 +67,86 @@ export interface RegEventOptions {
   readonly home: HomeDomain;
   readonly hss: RegEventHss;
   readonly registrations: RegistrationStore;
+  /** Where the subscriptions live. Nodes that share one store share the subscriptions. */
+  readonly subscriptions: SubscriptionStore;
   /** Sends a request made here (ProxyCore.originate); exactly one final response reaches the callback. */
   readonly send: (request: SipRequest, onResponse: (response: SipResponse) => void) => void;
   /** The notifier's Contact URI, e.g. `sip:scscf.example.com`: in-dialog SUBSCRIBEs come back there. */
   readonly contact: string;
   /** Timers for subscription expiry. */
   readonly clock: Clock;
-  /** Wall clock, ms, for binding expiries. */
+  /** Wall clock, ms: subscription and binding expiries, the same on every node. */
   readonly now?: () => number;
   readonly limits?: SubscriptionLimits;
   /** Most subscriptions per implicit set; more get 403. Default 16. */
   readonly maxPerSet?: number;
+  /**
+   * Once {@link RegEventNotifier.start} was called, the longest time between two sweeps for
+   * expired subscriptions, which bounds how late one created by another node is ended; default
+   * 1000 ms. Subscriptions this notifier wrote are ended on time without it.
+   */
+  readonly sweepIntervalMs?: number;
+  /** Most subscriptions ended per sweep; default 1000. */
+  readonly sweepBatch?: number;
   readonly onError?: (e: unknown) => void;
 }
 
-interface Subscription {
-  readonly key: string;
-  readonly callId: string;
-  readonly localTag: string;
-  readonly eventId: string | undefined;
-  /** The set's default identity: the key of its bindings and of registrar changes. */
-  readonly aor: string;
-  identities: readonly SetIdentity[];
-  /** SUBSCRIBE's To with our tag, and its From (RFC 3261 §12.1.1). */
-  readonly localUri: string;
-  readonly remoteUri: string;
-  readonly routeSet: readonly string[];
-  remoteTarget: string;
-  remoteCseq: number;
-  localCseq: number;
-  version: number;
-  reported: Map<string, ReportedContact>;
-  /** The set's bindings as last known (kept current by registrar changes). */
-  bindings: readonly Binding[];
-  expiresAt: number;
-  timer: TimerHandle | undefined;
-  /** Reading the store for a NOTIFY to come: a registrar change only updates `bindings` and `pendingCause`. */
-  pending: boolean;
-  pendingCause: ReportCause | undefined;
-  active: boolean;
+type ChangeEvent = Parameters<RegistrationListener>[0];
+
+/** A NOTIFY whose subscription write won: it must be sent. `final` ends the subscription. */
+interface Outgoing {
+  readonly key: SubscriptionKey;
+  readonly request: SipRequest;
+  readonly final: boolean;
 }
 
-type Termination = 'timeout' | 'noresource';
-
-const MAX_FORWARDS = '70';
+/** Compare-and-set attempts on one subscription before giving up (a 500 for a refresh). */
+const MAX_ATTEMPTS = 8;
+const ignoreResponse = (): void => {};
 
 export class RegEventNotifier {
-  private readonly byKey = new Map<string, Subscription>();
-  private readonly byAor = new Map<string, Set<Subscription>>();
+  private readonly store: SubscriptionStore;
   private readonly now: () => number;
   private readonly limits: SubscriptionLimits;
+  private readonly sweepIntervalMs: number;
+  private readonly sweepBatch: number;
+  private timer: TimerHandle | undefined;
+  /** When {@link timer} fires; +Infinity with no timer. */
+  private timerAt = Number.POSITIVE_INFINITY;
+  private polling = false;
+  private stopped = false;
+  private sweeping = false;
 
   constructor(private readonly opts: RegEventOptions) {
+    this.store = opts.subscriptions;
     this.now = opts.now ?? Date.now;
     this.limits = opts.limits ?? DEFAULT_SUBSCRIPTION_LIMITS;
+    this.sweepIntervalMs = opts.sweepIntervalMs ?? 1000;
+    this.sweepBatch = opts.sweepBatch ?? 1000;
   }
 
-  /** Active subscriptions (for metrics). */
-  get subscriptionCount(): number {
-    return this.byKey.size;
+  /** Subscriptions in the store, of every node sharing it (for metrics). */
+  get subscriptionCount(): Promise<number> {
+    return this.store.count();
+  }
+
+  /**
+   * Sweeps the store every {@link RegEventOptions.sweepIntervalMs} from now on, so that
+   * subscriptions other nodes wrote are ended when they expire even if those nodes died.
+   */
+  start(): void {
+    this.polling = true;
+    this.stopped = false;
+    this.wake(this.now() + this.sweepIntervalMs);
+  }
+
+  /** Stops sweeping. The subscriptions stay in the store: another node, or a later start, ends them. */
+  stop(): void {
+    this.polling = false;
+    this.stopped = true;
+    this.opts.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -137,31 +175,40 @@ export class RegEventNotifier {
   }
 
   /**
-   * Registrar listener: every subscription on the set gets the new state (TS 24.229
-   * §5.4.2.1.2); a set left with no contact ends them (Subscription-State terminated).
+   * Registrar listener: every subscription on the set, whichever node made it, gets the new
+   * state (TS 24.229 §5.4.2.1.2); a set left with no contact ends them (Subscription-State
+   * terminated;reason=noresource). Resolves once the NOTIFYs are sent; never rejects.
    */
-  readonly onRegistrationChange: RegistrationListener = (event) => {
-    const subs = this.byAor.get(event.aor);
-    if (!subs) return;
-    const identities = event.implicitSet ? identitiesOf(event.implicitSet) : undefined;
-    const now = this.now();
-    const live = event.bindings.filter((b) => b.expiresAt > now);
-    for (const sub of [...subs]) {
-      if (identities) sub.identities = identities;
-      sub.bindings = live;
-      if (sub.pending) {
-        sub.pendingCause = event.cause;
-        continue;
-      }
-      this.notify(sub, event.cause, live.length ? undefined : 'noresource');
+  readonly onRegistrationChange = async (event: ChangeEvent): Promise<void> => {
+    try {
+      const subs = await this.store.byAor(event.aor);
+      if (!subs.length) return;
+      const identities = event.implicitSet ? identitiesOf(event.implicitSet) : undefined;
+      const bindings = await this.liveBindings(event.aor);
+      await Promise.all(
+        subs.map((first) =>
+          this.retry(first.key, first, (sub, attempt) => {
+            const current = identities ? { ...sub, identities } : sub;
+            return this.attempt(current, event.cause, undefined, attempt === 0 ? bindings : undefined);
+          }).then(
+            (out) => out && this.dispatch(out),
+            (e: unknown) => this.opts.onError?.(e),
+          ),
+        ),
+      );
+    } catch (e) {
+      this.opts.onError?.(e);
     }
   };
 
-  /** Cancels every subscription timer and forgets the subscriptions (no NOTIFY is sent). */
-  stop(): void {
-    for (const sub of this.byKey.values()) this.opts.clock.clearTimeout(sub.timer);
-    this.byKey.clear();
-    this.byAor.clear();
+  /**
+   * Ends the subscriptions expired by now (RFC 6665 §4.2.2: NOTIFY terminated;reason=timeout).
+   * Each is deleted with the version it was read at: of several nodes sweeping at once exactly
+   * one wins and sends the final NOTIFY; one refreshed meanwhile is left alone. Resolves with
+   * how many this call ended.
+   */
+  async sweep(): Promise<number> {
+    return (await this.sweepOnce()).ended;
   }
 
   // ---- SUBSCRIBE ---------------------------------------------------------------------------
@@ -180,61 +227,54 @@ export class RegEventNotifier {
     const target = await this.resolve(req);
     if (!target) return ctx.respond(404, 'Not Found');
     const aor = target.defaultImpu;
-    if ((this.byAor.get(aor)?.size ?? 0) >= (this.opts.maxPerSet ?? 16)) return ctx.respond(403, 'Forbidden - too many subscriptions');
+    const watching = await this.store.byAor(aor);
+    if (watching.length >= (this.opts.maxPerSet ?? 16)) return ctx.respond(403, 'Forbidden - too many subscriptions');
+    const identities = await this.identities(target.impu, aor, watching);
+    const bindings = await this.liveBindings(aor);
+    if (!(await this.authorized(req, aor, identities, bindings))) return ctx.respond(403, 'Forbidden - not allowed to watch this registration');
 
     const localTag = newTag();
     const local = req.to.clone();
     local.tag = localTag;
-    const sub: Subscription = {
-      key: dialogKey(req.callId, remoteTag, localTag),
-      callId: req.callId,
-      localTag,
-      eventId: event.id,
+    const key = subscriptionKey(req.callId, localTag, event.id);
+    const data: SubscriptionData = {
       aor,
-      identities: await this.identities(target.impu, aor),
+      identities,
       localUri: local.toString(),
       remoteUri: req.get('from')!,
+      remoteTag,
       routeSet: req.getAll('record-route'),
       remoteTarget: contact.uri.toString(),
       remoteCseq: req.cseq.seq,
       localCseq: 0,
-      version: 0,
-      reported: new Map(),
-      bindings: [],
-      expiresAt: 0,
-      timer: undefined,
-      pending: true,
-      pendingCause: undefined,
-      active: expires > 0,
+      reginfoVersion: 0,
+      reported: [],
+      expiresAt: this.now() + expires * 1000,
     };
-    if (sub.active) this.index(sub);
-    try {
-      const record = await this.opts.registrations.get(aor);
-      if (!sub.pendingCause) sub.bindings = (record?.bindings ?? []).filter((b) => b.expiresAt > this.now());
-      if (!(await this.authorized(req, sub))) {
-        this.unindex(sub);
-        return ctx.respond(403, 'Forbidden - not allowed to watch this registration');
-      }
-    } catch (e) {
-      this.unindex(sub);
-      throw e;
+    if (expires === 0) {
+      // A fetch (RFC 6665 §4.4.3): one NOTIFY of the state and no subscription to keep.
+      this.accept(ctx, localTag, 0);
+      const { request } = nextNotify({ key, version: 0, ...data }, bindings, 'none', 'timeout', this.now(), this.opts.contact);
+      return this.dispatch({ key, request, final: true });
     }
-    this.accept(ctx, sub, expires);
+    const created = await this.store.put(key, data, 0);
+    if (!created.ok) throw new Error(`reg-event subscription ${req.callId} exists although its tag is new`);
+    this.wake(data.expiresAt);
+    this.accept(ctx, localTag, expires);
+    // RFC 6665 §4.2.1.3: the first NOTIFY at once. The bindings are read again, after the
+    // subscription became visible: a change the read misses finds the subscription and notifies.
+    const out = await this.retry(key, { key, version: created.version, ...data }, (sub) => this.attempt(sub, 'none', undefined));
+    if (out) this.dispatch(out);
   }
 
-  /** 200 (RFC 6665 §4.2.1.1: Expires as granted, a Contact), then the first NOTIFY (§4.2.1.3). */
-  private accept(ctx: RequestContext, sub: Subscription, expires: number): void {
-    const ok = makeResponse(ctx.request, 200, 'OK', sub.localTag);
+  /** 200 (RFC 6665 §4.2.1.1: Expires as granted, a Contact). */
+  private accept(ctx: RequestContext, localTag: string, expires: number): void {
+    const ok = makeResponse(ctx.request, 200, 'OK', localTag);
     // RFC 3261 §12.1.1: the subscriber's route set is the Record-Route of this 2xx.
     for (const rr of ctx.request.getAll('record-route')) ok.append('record-route', rr);
     ok.append('expires', String(expires));
     ok.append('contact', `<${this.opts.contact}>`);
     ctx.respondWith(ok);
-    sub.pending = false;
-    sub.pendingCause = undefined;
-    if (expires === 0) return this.notify(sub, 'none', 'timeout');
-    this.arm(sub, expires);
-    this.notify(sub, 'none');
   }
 
   /** The identity the Request-URI names, trying its number forms (TS 24.229 §5.4.3.2). */
@@ -243,10 +283,10 @@ export class RegEventNotifier {
     return where && { impu: where.impu, defaultImpu: where.defaultImpu };
   }
 
-  private async identities(impu: string, aor: string): Promise<readonly SetIdentity[]> {
+  private async identities(impu: string, aor: string, watching: readonly SubscriptionRecord[]): Promise<readonly SetIdentity[]> {
     const set = await this.opts.hss.implicitSetOf?.(impu);
     if (set) return identitiesOf(set);
-    const known = this.byAor.get(aor)?.values().next().value;
+    const known = watching[0];
     if (known) return known.identities;
     return impu === aor ? [{ impu, barred: false }] : [{ impu: aor, barred: false }, { impu, barred: false }];
   }
@@ -256,20 +296,20 @@ export class RegEventNotifier {
    * an identity of the same implicit set, or a P-CSCF (a URI without user part) whose host is on
    * the Path of one of the set's registrations.
    */
-  private async authorized(req: SipRequest, sub: Subscription): Promise<boolean> {
+  private async authorized(req: SipRequest, aor: string, identities: readonly SetIdentity[], bindings: readonly Binding[]): Promise<boolean> {
     if (!req.has('p-asserted-identity')) return false;
     for (const pai of req.nameAddrs('p-asserted-identity')) {
       const uri = pai.uri;
       if (uri.kind === 'sip' && uri.user === null) {
         const host = uri.host.toLowerCase();
-        if (sub.bindings.some((b) => b.path.some((p) => pathHost(p) === host))) return true;
+        if (bindings.some((b) => b.path.some((p) => pathHost(p) === host))) return true;
         continue;
       }
       const impu = impuOf(uri);
       if (!impu) continue;
-      if (sub.identities.some((i) => i.impu === impu)) return true;
+      if (identities.some((i) => i.impu === impu)) return true;
       const where = await this.opts.hss.locationInfo(impu);
-      if (where?.defaultImpu === sub.aor) return true;
+      if (where?.defaultImpu === aor) return true;
     }
     return false;
   }
@@ -284,127 +324,177 @@ export class RegEventNotifier {
 
   // ---- in-dialog SUBSCRIBE -----------------------------------------------------------------
 
+  /**
+   * RFC 6665 §4.2.1.2: a refresh is answered 200 and a NOTIFY of the current state; with
+   * `Expires: 0` the NOTIFY is the final one. Handled the same whichever node created the
+   * subscription: all of its state is in the store.
+   */
   private async refresh(ctx: RequestContext): Promise<void> {
     const req = ctx.request;
-    const sub = this.byKey.get(dialogKey(req.callId, req.from.tag ?? '', req.to.tag ?? ''));
     const event = parseEvent(req.get('event'));
-    if (!sub || event?.package !== 'reg' || event.id !== sub.eventId) return ctx.respond(481);
-    // RFC 3261 §12.2.2: a CSeq not above the last one is out of order.
-    if (req.cseq.seq <= sub.remoteCseq) return ctx.respond(500, 'Server Internal Error - CSeq out of order');
-    sub.remoteCseq = req.cseq.seq;
+    const localTag = req.to.tag;
+    if (event?.package !== 'reg' || !localTag) return ctx.respond(481);
+    const key = subscriptionKey(req.callId, localTag, event.id);
     const expires = this.grant(req);
-    if (expires === 'too-brief') return ctx.respond(423, 'Interval Too Brief', [['Min-Expires', String(this.limits.minExpires)]]);
-    const contact = req.contacts[0];
-    if (contact) sub.remoteTarget = contact.uri.toString(); // SUBSCRIBE is a target refresh (RFC 6665 §4.1.2.1)
-    const ok = makeResponse(req, 200, 'OK');
-    ok.append('expires', String(expires));
-    ok.append('contact', `<${this.opts.contact}>`);
-    if (expires === 0) {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const sub = await this.store.get(key);
+      if (!sub || sub.remoteTag !== req.from.tag) return ctx.respond(481);
+      // RFC 3261 §12.2.2: a CSeq not above the last one is out of order.
+      if (req.cseq.seq <= sub.remoteCseq) return ctx.respond(500, 'Server Internal Error - CSeq out of order');
+      if (expires === 'too-brief') return ctx.respond(423, 'Interval Too Brief', [['Min-Expires', String(this.limits.minExpires)]]);
+      const contact = req.contacts[0];
+      const refreshed: SubscriptionRecord = {
+        ...sub,
+        remoteCseq: req.cseq.seq,
+        // SUBSCRIBE is a target refresh request (RFC 6665 §4.1.2.1).
+        remoteTarget: contact ? contact.uri.toString() : sub.remoteTarget,
+        expiresAt: expires === 0 ? sub.expiresAt : this.now() + expires * 1000,
+      };
+      const out = await this.attempt(refreshed, 'none', expires === 0 ? 'timeout' : undefined);
+      if (!out) continue;
+      const ok = makeResponse(req, 200, 'OK');
+      ok.append('expires', String(expires));
+      ok.append('contact', `<${this.opts.contact}>`);
       ctx.respondWith(ok);
-      return this.notify(sub, 'none', 'timeout');
+      if (expires > 0) this.wake(refreshed.expiresAt);
+      return this.dispatch(out);
     }
-    this.arm(sub, expires);
-    sub.pending = true;
-    let cause: ReportCause | undefined;
-    try {
-      const record = await this.opts.registrations.get(sub.aor);
-      if (!sub.pendingCause) sub.bindings = (record?.bindings ?? []).filter((b) => b.expiresAt > this.now());
-    } finally {
-      cause = sub.pendingCause;
-      sub.pending = false;
-      sub.pendingCause = undefined;
-    }
-    if (!sub.active) return ctx.respond(481);
-    ctx.respondWith(ok);
-    // RFC 6665 §4.2.1.2: a refresh is answered with a NOTIFY of the current state.
-    this.notify(sub, cause ?? 'none', cause && !sub.bindings.length ? 'noresource' : undefined);
+    throw contended(key);
   }
 
   // ---- NOTIFY ------------------------------------------------------------------------------
 
   /**
-   * Sends the set's state as a full document with the next version (RFC 3680 §5.3). With
-   * `end`, the subscription ends with this NOTIFY (RFC 6665 §4.2.2: Subscription-State
-   * terminated with a reason). A NOTIFY answered with an error, or not at all, ends it too
-   * (RFC 6665 §4.2.2: the subscriber or a proxy on the way is in trouble).
+   * One compare-and-set attempt at `sub`'s next NOTIFY: reads the set's bindings (unless given,
+   * read after `sub`), then writes `sub` as it is once that NOTIFY is sent, or deletes it when
+   * the NOTIFY ends it: with `end`, or with `noresource` when a registration change left the set
+   * without contacts (TS 24.229 §5.4.2.1.2). Resolves with the NOTIFY if the write won,
+   * undefined if another writer changed the subscription since `sub` was read.
    */
-  private notify(sub: Subscription, cause: ReportCause, end?: Termination): void {
-    const now = this.now();
-    const report = reportContacts(sub.reported, sub.bindings, cause, now);
-    sub.reported = report.next;
-    const body = reginfoXml(fullReginfo(sub.version++, sub.identities, report, now));
-    let state: string;
-    if (end) {
-      state = `terminated;reason=${end}`;
-      this.unindex(sub);
-    } else {
-      state = `active;expires=${Math.max(1, Math.ceil((sub.expiresAt - this.opts.clock.now()) / 1000))}`;
+  private async attempt(sub: SubscriptionRecord, cause: ReportCause, end: Termination | undefined, known?: readonly Binding[]): Promise<Outgoing | undefined> {
+    const bindings = known ?? (await this.liveBindings(sub.aor));
+    const ending = end ?? (cause !== 'none' && bindings.length === 0 ? 'noresource' : undefined);
+    const { data, request } = nextNotify(sub, bindings, cause, ending, this.now(), this.opts.contact);
+    const result = ending ? await this.store.delete(sub.key, sub.version) : await this.store.put(sub.key, data, sub.version);
+    return result.ok ? { key: sub.key, request, final: ending !== undefined } : undefined;
+  }
+
+  /**
+   * Runs `once` on the stored subscription until it resolves with a value, re-reading the
+   * subscription after each conflict. Resolves undefined once the subscription is gone.
+   */
+  private async retry<T>(
+    key: SubscriptionKey,
+    first: SubscriptionRecord | undefined,
+    once: (sub: SubscriptionRecord, attempt: number) => Promise<T | undefined>,
+  ): Promise<T | undefined> {
+    let sub = first;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      sub ??= await this.store.get(key);
+      if (!sub) return undefined;
+      const done = await once(sub, attempt);
+      if (done !== undefined) return done;
+      sub = undefined;
     }
-    const request = this.notifyRequest(sub, state, body);
-    const onResponse = (res: SipResponse): void => {
-      if (res.status >= 300 && sub.active) this.unindex(sub);
-    };
+    throw contended(key);
+  }
+
+  /**
+   * Sends a NOTIFY. One answered with an error, or not at all, ends the subscription (RFC 6665
+   * §4.2.2: the subscriber or a proxy on the way is in trouble).
+   */
+  private dispatch(out: Outgoing): void {
+    const onResponse = out.final
+      ? ignoreResponse
+      : (res: SipResponse): void => {
+          if (res.status >= 300) this.drop(out.key);
+        };
     try {
-      this.opts.send(request, onResponse);
+      this.opts.send(out.request, onResponse);
     } catch (e) {
       this.opts.onError?.(e);
-      if (sub.active) this.unindex(sub);
+      if (!out.final) this.drop(out.key);
     }
   }
 
-  /** The NOTIFY inside the subscription's dialog (RFC 3261 §12.2.1.1, RFC 6665 §4.2.2); the sender adds Via. */
-  private notifyRequest(sub: Subscription, subscriptionState: string, body: string): SipRequest {
-    let uri = sub.remoteTarget;
-    let routes = sub.routeSet;
-    const first = routes[0] !== undefined ? parseNameAddr(routes[0], 'route') : undefined;
-    if (first && !(first.uri.kind === 'sip' && first.uri.params.has('lr'))) {
-      // A strict router (RFC 3261 §12.2.1.1): it becomes the Request-URI, the target the last Route.
-      uri = first.uri.toString();
-      routes = [...routes.slice(1), `<${sub.remoteTarget}>`];
-    }
-    const headers: Array<[string, string]> = [['Max-Forwards', MAX_FORWARDS]];
-    for (const r of routes) headers.push(['Route', r]);
-    headers.push(
-      ['From', sub.localUri],
-      ['To', sub.remoteUri],
-      ['Call-ID', sub.callId],
-      ['CSeq', `${++sub.localCseq} NOTIFY`],
-      ['Contact', `<${this.opts.contact}>`],
-      ['Event', sub.eventId !== undefined ? `reg;id=${sub.eventId}` : 'reg'],
-      ['Subscription-State', subscriptionState],
-      ['Content-Type', REGINFO_TYPE],
+  /** Deletes the subscription without a NOTIFY, whatever its version. */
+  private drop(key: SubscriptionKey): void {
+    this.retry(key, undefined, async (sub) => ((await this.store.delete(key, sub.version)).ok ? true : undefined)).catch((e: unknown) =>
+      this.opts.onError?.(e),
     );
-    return makeRequest('NOTIFY', uri, headers, body);
   }
 
-  // ---- bookkeeping -------------------------------------------------------------------------
-
-  /** (Re)starts the expiry timer: when it fires the subscriber gets terminated;reason=timeout. */
-  private arm(sub: Subscription, seconds: number): void {
-    this.opts.clock.clearTimeout(sub.timer);
-    sub.expiresAt = this.opts.clock.now() + seconds * 1000;
-    sub.timer = this.opts.clock.setTimeout(() => {
-      sub.timer = undefined;
-      if (sub.active) this.notify(sub, 'none', 'timeout');
-    }, seconds * 1000);
+  private async liveBindings(aor: string): Promise<readonly Binding[]> {
+    const record = await this.opts.registrations.get(aor);
+    const now = this.now();
+    return (record?.bindings ?? []).filter((b) => b.expiresAt > now);
   }
 
-  private index(sub: Subscription): void {
-    this.byKey.set(sub.key, sub);
-    let set = this.byAor.get(sub.aor);
-    if (!set) this.byAor.set(sub.aor, (set = new Set()));
-    set.add(sub);
+  // ---- expiry ------------------------------------------------------------------------------
+
+  private async sweepOnce(): Promise<{ found: number; ended: number }> {
+    if (this.sweeping) return { found: 0, ended: 0 };
+    this.sweeping = true;
+    try {
+      const expired = await this.store.expiredBefore(this.now(), this.sweepBatch);
+      // One attempt each: losing means another node ended or refreshed the subscription.
+      let ended = 0;
+      await Promise.all(
+        expired.map(async (sub) => {
+          try {
+            const out = await this.attempt(sub, 'none', 'timeout');
+            if (!out) return;
+            this.dispatch(out);
+            ended++;
+          } catch (e) {
+            this.opts.onError?.(e);
+          }
+        }),
+      );
+      return { found: expired.length, ended };
+    } finally {
+      this.sweeping = false;
+    }
   }
 
-  private unindex(sub: Subscription): void {
-    sub.active = false;
-    this.opts.clock.clearTimeout(sub.timer);
-    sub.timer = undefined;
-    this.byKey.delete(sub.key);
-    const set = this.byAor.get(sub.aor);
-    if (!set) return;
-    set.delete(sub);
-    if (set.size === 0) this.byAor.delete(sub.aor);
+  /** Makes the sweep timer fire no later than `at` (wall clock). */
+  private wake(at: number): void {
+    if (this.stopped || at >= this.timerAt) return;
+    this.opts.clock.clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = this.opts.clock.setTimeout(this.onTimer, Math.max(0, at - this.now()));
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    void this.sweepOnce().then(
+      (swept) => this.rearm(swept.found === this.sweepBatch),
+      (e: unknown) => {
+        this.opts.onError?.(e);
+        this.rearm(false);
+      },
+    );
+  };
+
+  /**
+   * The next sweep: at once after a full batch; polling, within the interval; otherwise at the
+   * store's next expiry. One still due after this sweep is another node's to end (it won the
+   * race) or failed here: it is looked at again after an interval, not in a busy loop.
+   */
+  private rearm(more: boolean): void {
+    const now = this.now();
+    if (more) return this.wake(now);
+    if (this.polling) return this.wake(now + this.sweepIntervalMs);
+    this.store.nextExpiryAt().then(
+      (next) => {
+        if (next !== undefined) this.wake(next > now ? next : now + this.sweepIntervalMs);
+      },
+      (e: unknown) => {
+        this.opts.onError?.(e);
+        this.wake(now + this.sweepIntervalMs);
+      },
+    );
   }
 
   private failed(ctx: RequestContext, e: unknown): void {
@@ -417,39 +507,10 @@ export class RegEventNotifier {
   }
 }
 
-function dialogKey(callId: string, remoteTag: string, localTag: string): string {
-  return `${callId}\n${remoteTag}\n${localTag}`;
+function contended(key: SubscriptionKey): Error {
+  return new Error(`reg-event subscription ${key.callId}: ${MAX_ATTEMPTS} concurrent writes in a row won over this one`);
 }
 
 function identitiesOf(set: ImplicitSet): SetIdentity[] {
   return set.members.map((m) => ({ impu: m.impu, barred: m.barred }));
-}
-
-/** `Event: reg;id=x` as package name (lower case) and id parameter (RFC 6665 §8.2.1). */
-function parseEvent(value: string | undefined): { package: string; id: string | undefined } | undefined {
-  if (!value) return undefined;
-  const [name, ...params] = value.split(';');
-  let id: string | undefined;
-  for (const p of params) {
-    const eq = p.indexOf('=');
-    if (eq > 0 && p.slice(0, eq).trim().toLowerCase() === 'id') id = p.slice(eq + 1).trim();
-  }
-  return { package: name!.trim().toLowerCase(), id };
-}
-
-/** RFC 6665 §4.2.1.1 / RFC 3680 §4.4: reginfo must be acceptable when Accept is present. */
-function acceptsReginfo(req: SipRequest): boolean {
-  const values = req.getAll('accept').flatMap((v) => v.split(','));
-  const types = values.map((v) => v.split(';')[0]!.trim().toLowerCase()).filter((t) => t.length > 0);
-  if (!types.length) return true;
-  return types.some((t) => t === REGINFO_TYPE || t === 'application/*' || t === '*/*');
-}
-
-function pathHost(path: string): string | undefined {
-  try {
-    const uri = parseNameAddr(path.startsWith('<') ? path : `<${path}>`, 'path').uri;
-    return uri.kind === 'sip' ? uri.host.toLowerCase() : undefined;
-  } catch {
-    return undefined;
-  }
 }

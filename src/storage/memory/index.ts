@@ -8,3 +8,4 @@ export { MemoryDocumentStore } from './document-store.js';
 export { MemoryNonceCountStore, type MemoryNonceCountStoreOptions } from './nonce-count-store.js';
 export { MemoryRegistrationStore } from './registration-store.js';
 export { MemorySubscriberStore } from './subscriber-store.js';
+export { MemorySubscriptionStore } from './subscription-store.js';

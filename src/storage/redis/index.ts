@@ -1,20 +1,23 @@
 /**
- * The Redis adapters (issue 7): registration bindings and nonce counts shared by every node,
- * on one Redis server or a Redis Cluster. Only the CLI wiring and tests import this folder,
- * so code that never uses Redis never loads ioredis. See docs/storage.md.
+ * The Redis adapters (issue 7): registration bindings, reg-event subscriptions and nonce counts
+ * shared by every node, on one Redis server or a Redis Cluster. Only the CLI wiring and tests
+ * import this folder, so code that never uses Redis never loads ioredis. See docs/storage.md.
  */
+import { randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { StorageError } from '../errors.js';
 import { connectClient, createClient, describeUrl, guard, type RedisConnectionOptions } from './client.js';
 import { DEFAULT_BUCKETS, DEFAULT_PREFIX, RedisKeyspace } from './keys.js';
 import { RedisNonceCountStore } from './nonce-count-store.js';
 import { RedisRegistrationStore } from './registration-store.js';
+import { RedisSubscriptionStore } from './subscription-store.js';
 import type { RedisClient } from './scripts.js';
 
 export { RedisKeyspace, keySlot, crc16, bucketTag, CLUSTER_SLOTS, DEFAULT_BUCKETS, DEFAULT_PREFIX } from './keys.js';
 export type { BucketKeys } from './keys.js';
 export { RedisNonceCountStore, type RedisNonceCountStoreOptions } from './nonce-count-store.js';
 export { RedisRegistrationStore } from './registration-store.js';
+export { RedisSubscriptionStore } from './subscription-store.js';
 export { SCRIPTS, type RedisClient } from './scripts.js';
 export type { RedisConnectionOptions } from './client.js';
 
@@ -36,7 +39,16 @@ export interface RedisStores {
   readonly client: RedisClient;
   readonly keyspace: RedisKeyspace;
   readonly registrations: RedisRegistrationStore;
+  /** The reg-event notifier's subscriptions, in the buckets of the AoRs they watch. */
+  readonly subscriptions: RedisSubscriptionStore;
   readonly nonceCounts: RedisNonceCountStore;
+  /**
+   * The deployment's secret key ({@link SHARED_KEY_BYTES} bytes): what nonces, flow tokens and
+   * softphone tokens are keyed with, so that any node verifies what another made. The first node
+   * to start makes it (SET NX); a Redis that lost it (no persistence) gets a new one, which only
+   * costs clients a fresh challenge.
+   */
+  readonly sharedKey: Buffer;
   close(): Promise<void>;
 }
 
@@ -57,6 +69,21 @@ async function checkLayout(client: RedisClient, keyspace: RedisKeyspace): Promis
         'use the same redis buckets on every node, or another prefix',
     );
   }
+}
+
+/** Bytes of {@link RedisStores.sharedKey}. */
+export const SHARED_KEY_BYTES = 32;
+
+async function loadSharedKey(client: RedisClient, keyspace: RedisKeyspace): Promise<Buffer> {
+  const stored = await guard('shared key', async () => {
+    await client.set(keyspace.secretKey, randomBytes(SHARED_KEY_BYTES).toString('base64'), 'NX');
+    return client.get(keyspace.secretKey);
+  });
+  const key = Buffer.from(stored ?? '', 'base64');
+  if (key.length !== SHARED_KEY_BYTES) {
+    throw new StorageError('TW_ERR_STORAGE_SCHEMA', `Redis key ${keyspace.secretKey} does not hold a ${SHARED_KEY_BYTES}-byte key: delete it and the next node makes one`);
+  }
+  return key;
 }
 
 /**
@@ -88,9 +115,11 @@ export async function openRedisStores(url: string | readonly string[], options: 
   const keyspace = new RedisKeyspace(options.prefix ?? DEFAULT_PREFIX, options.buckets ?? DEFAULT_BUCKETS);
   const client = createClient(urls, options);
   await connectClient(client, urls.map(describeUrl).join(', '), options);
+  let sharedKey: Buffer;
   try {
     await checkEvictionPolicy(client);
     await checkLayout(client, keyspace);
+    sharedKey = await loadSharedKey(client, keyspace);
   } catch (error) {
     client.disconnect();
     throw error;
@@ -100,7 +129,9 @@ export async function openRedisStores(url: string | readonly string[], options: 
     client,
     keyspace,
     registrations: new RedisRegistrationStore(client, keyspace),
+    subscriptions: new RedisSubscriptionStore(client, keyspace),
     nonceCounts: new RedisNonceCountStore(client, keyspace, nonceOptions),
+    sharedKey,
     close: async () => {
       await client.quit().catch(() => client.disconnect());
     },

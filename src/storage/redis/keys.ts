@@ -15,11 +15,20 @@
  *     <prefix>{<tag>}:flows             zset    "<flow id> LF <aor>", score 0 (lexicographic)
  *     <prefix>{<tag>}:aors              zset    "<aor>", score 0 (lexicographic; `list` pages)
  *     <prefix>{<tag>}:counts            hash    aors, bindings, version (the bucket's counter)
+ *     <prefix>{<tag>}:s:<key>           hash    reg-event subscription: v (version), a (aor),
+ *                                               e (expiresAt), d (SubscriptionData as JSON)
+ *     <prefix>{<tag>}:sexp              zset    "<key>" scored by expiresAt
+ *     <prefix>{<tag>}:saors             zset    "<aor> LF <key>", score 0 (lexicographic)
+ *     <prefix>{<tag>}:scounts           hash    n (subscriptions), version (the bucket's counter)
+ *     <prefix>sk:<key>                  string  the aor of subscription <key> (finds its bucket)
  *     <prefix>nc:<nonce>                string  highest nonce-count, TTL = the nonce's lifetime
  *
  * The AoR's bucket is CRC16(aor) mod B. Bucket i's tag is the first of `b<i>`, `b<i>-1`,
  * `b<i>-2`, ... whose slot lies in the i-th of B equal slot ranges, so the buckets spread
  * evenly over the masters of a Cluster that owns contiguous slot ranges (the default layout).
+ * A subscription (`<key>`: Call-ID, tag and event id joined by LF, subscription-records.ts) lives
+ * in the bucket of the AoR it watches, like that AoR's bindings, so one script updates it with
+ * its indexes and `byAor` reads one slot.
  * Separators: AoRs and flow ids never contain CR, LF or NUL (registration-records.ts).
  */
 import { invalid } from '../errors.js';
@@ -87,6 +96,11 @@ export interface BucketKeys {
   readonly flows: string;
   readonly aors: string;
   readonly counts: string;
+  /** Prefix of the bucket's reg-event subscription keys; the encoded subscription key follows. */
+  readonly subscriptionPrefix: string;
+  readonly subscriptionExpiry: string;
+  readonly subscriptionAors: string;
+  readonly subscriptionCounts: string;
 }
 
 const PREFIX_PATTERN = /^[\x21-\x7a\x7c\x7e]{0,64}$/;
@@ -113,12 +127,15 @@ export class RedisKeyspace {
   readonly buckets: readonly BucketKeys[];
   /** The layout marker key and the value it must hold for this keyspace. */
   readonly layoutKey: string;
+  /** The deployment's shared secret (nonces, flow tokens, softphone tokens), made by the first node. */
+  readonly secretKey: string;
   readonly layoutValue: string;
 
   constructor(prefix: string = DEFAULT_PREFIX, buckets: number = DEFAULT_BUCKETS) {
     this.prefix = checkPrefix(prefix);
     checkBuckets(buckets);
     this.layoutKey = `${prefix}layout`;
+    this.secretKey = `${prefix}secret`;
     this.layoutValue = `v${LAYOUT_VERSION} buckets=${buckets}`;
     this.buckets = Object.freeze(
       Array.from({ length: buckets }, (_, index) => {
@@ -130,6 +147,10 @@ export class RedisKeyspace {
           flows: `${base}flows`,
           aors: `${base}aors`,
           counts: `${base}counts`,
+          subscriptionPrefix: `${base}s:`,
+          subscriptionExpiry: `${base}sexp`,
+          subscriptionAors: `${base}saors`,
+          subscriptionCounts: `${base}scounts`,
         });
       }),
     );
@@ -143,6 +164,11 @@ export class RedisKeyspace {
   /** The record key of `aor`. */
   record(aor: string): string {
     return this.bucketOf(aor).recordPrefix + aor;
+  }
+
+  /** The key holding the AoR of the subscription whose encoded key is `encodedKey`. */
+  subscriptionAor(encodedKey: string): string {
+    return `${this.prefix}sk:${encodedKey}`;
   }
 
   /** The nonce-count key of `nonce`. */

@@ -2,7 +2,7 @@
  * The Lua scripts of the Redis stores, defined on a client with ioredis `defineCommand` (sent
  * as EVALSHA, falling back to EVAL once after a server restart emptied the script cache).
  *
- * Each script touches the keys of one registration bucket or one nonce only, which share one
+ * Each script touches the keys of one bucket (registrations and subscriptions) or one nonce only, which share one
  * Cluster slot (keys.ts). The read scripts name the bucket index in KEYS and derive record
  * keys inside the script from `recordPrefix`; those keys carry the same hash tag, so they are
  * in the same slot on the same node. A script runs atomically: no other command sees a record
@@ -117,6 +117,85 @@ return out
 `;
 
 /**
+ * Compare-and-set of one reg-event subscription. KEYS: record, expiry, aors, counts (of the
+ * watched AoR's bucket). ARGV: expected version, encoded key, aor, expiresAt, data JSON, bucket
+ * count bound (MAX_BUCKETS), bucket index. A record watching another AoR is a conflict.
+ * Versions are the bucket's counter times the bound plus the bucket index, so no two buckets
+ * ever hand out the same version. Returns {1, version} or {0, current version}.
+ */
+const SUBSCRIPTION_PUT = `
+local record, expiry, aors, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local key, aor = ARGV[2], ARGV[3]
+local old = redis.call('HMGET', record, 'v', 'a')
+local current = tonumber(old[1] or '0')
+if current ~= tonumber(ARGV[1]) or (current ~= 0 and old[2] ~= aor) then return {0, current} end
+local version = redis.call('HINCRBY', counts, 'version', 1) * tonumber(ARGV[6]) + tonumber(ARGV[7])
+redis.call('HSET', record, 'v', version, 'a', aor, 'e', ARGV[4], 'd', ARGV[5])
+redis.call('ZADD', expiry, ARGV[4], key)
+if current == 0 then
+  redis.call('ZADD', aors, 0, aor .. '\\n' .. key)
+  redis.call('HINCRBY', counts, 'n', 1)
+end
+return {1, version}
+`;
+
+/**
+ * Compare-and-set delete of one subscription. KEYS: record, expiry, aors, counts.
+ * ARGV: expected version, encoded key. Returns {1, 0, 1 if a record went} or {0, current version}.
+ */
+const SUBSCRIPTION_DELETE = `
+local record, expiry, aors, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local old = redis.call('HMGET', record, 'v', 'a')
+local current = tonumber(old[1] or '0')
+if current ~= tonumber(ARGV[1]) then return {0, current} end
+if current == 0 then return {1, 0, 0} end
+redis.call('DEL', record)
+redis.call('ZREM', expiry, ARGV[2])
+redis.call('ZREM', aors, old[2] .. '\\n' .. ARGV[2])
+redis.call('HINCRBY', counts, 'n', -1)
+return {1, 0, 1}
+`;
+
+/**
+ * A bucket's subscriptions watching one AoR. KEYS: aors. ARGV: aor, record key prefix.
+ * Returns flat {key, version, json}.
+ */
+const SUBSCRIPTION_BY_AOR = `
+local members = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[1] .. '\\n', '(' .. ARGV[1] .. '\\011')
+local out = {}
+local skip = string.len(ARGV[1]) + 2
+for i = 1, #members do
+  local key = string.sub(members[i], skip)
+  local record = redis.call('HMGET', ARGV[2] .. key, 'v', 'd')
+  if record[1] then
+    out[#out + 1] = key
+    out[#out + 1] = record[1]
+    out[#out + 1] = record[2]
+  end
+end
+return out
+`;
+
+/**
+ * A bucket's subscriptions with `expiresAt <= now`, earliest first. KEYS: expiry.
+ * ARGV: now, limit, record key prefix. Returns flat {key, score, version, json}.
+ */
+const SUBSCRIPTION_EXPIRED = `
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for i = 1, #members, 2 do
+  local record = redis.call('HMGET', ARGV[3] .. members[i], 'v', 'd')
+  if record[1] then
+    out[#out + 1] = members[i]
+    out[#out + 1] = members[i + 1]
+    out[#out + 1] = record[1]
+    out[#out + 1] = record[2]
+  end
+end
+return out
+`;
+
+/**
  * RFC 7616 §3.4 nonce-count check-and-advance. KEYS: the nonce's key. ARGV: nc, ttl (ms).
  * Records nc and returns 1 when it is above the stored count; returns 0 otherwise. The TTL
  * only ever grows, so a record outlives every lifetime a caller gave its nonce.
@@ -143,6 +222,10 @@ export interface ScriptCommands {
   twRegistrationFlow(flowsKey: string, flowId: string, recordPrefix: string): Promise<string[]>;
   twRegistrationPage(aorsKey: string, after: string, limit: string, recordPrefix: string): Promise<string[]>;
   twNonceAdvance(nonceKey: string, nc: string, ttlMs: string): Promise<number>;
+  twSubscriptionPut(...keysAndArgs: string[]): Promise<[number, number]>;
+  twSubscriptionDelete(...keysAndArgs: string[]): Promise<[number, number, number?]>;
+  twSubscriptionByAor(aorsKey: string, aor: string, recordPrefix: string): Promise<string[]>;
+  twSubscriptionExpired(expiryKey: string, now: string, limit: string, recordPrefix: string): Promise<string[]>;
 }
 
 /** The Lua sources by command name, for tests and docs. */
@@ -152,6 +235,10 @@ export const SCRIPTS = Object.freeze({
   twRegistrationFlow: { lua: REGISTRATION_FLOW, numberOfKeys: 1, readOnly: true },
   twRegistrationPage: { lua: REGISTRATION_PAGE, numberOfKeys: 1, readOnly: true },
   twNonceAdvance: { lua: NONCE_ADVANCE, numberOfKeys: 1 },
+  twSubscriptionPut: { lua: SUBSCRIPTION_PUT, numberOfKeys: 4 },
+  twSubscriptionDelete: { lua: SUBSCRIPTION_DELETE, numberOfKeys: 4 },
+  twSubscriptionByAor: { lua: SUBSCRIPTION_BY_AOR, numberOfKeys: 1, readOnly: true },
+  twSubscriptionExpired: { lua: SUBSCRIPTION_EXPIRED, numberOfKeys: 1, readOnly: true },
 });
 
 const defined = new WeakSet<RedisClient>();

@@ -9,6 +9,7 @@ import { SqliteDocumentStore } from './document-store.js';
 import { SqliteNonceCountStore } from './nonce-count-store.js';
 import { SqliteRegistrationStore } from './registration-store.js';
 import { SqliteSubscriberStore } from './subscriber-store.js';
+import { SqliteSubscriptionStore } from './subscription-store.js';
 
 export { SqliteAccountStore } from './account-store.js';
 export { SqliteDatabase, migrate, type SqliteDatabaseOptions } from './database.js';
@@ -17,6 +18,7 @@ export { MIGRATIONS, type Migration } from './migrations.js';
 export { SqliteNonceCountStore, type SqliteNonceCountStoreOptions } from './nonce-count-store.js';
 export { SqliteRegistrationStore } from './registration-store.js';
 export { SqliteSubscriberStore } from './subscriber-store.js';
+export { SqliteSubscriptionStore } from './subscription-store.js';
 
 /** Every SQLite store on one database; `close()` closes the file. */
 export interface SqliteStores {
@@ -24,6 +26,8 @@ export interface SqliteStores {
   readonly registrations: SqliteRegistrationStore;
   readonly subscribers: SqliteSubscriberStore;
   readonly nonceCounts: SqliteNonceCountStore;
+  /** The reg-event notifier's subscriptions. */
+  readonly subscriptions: SqliteSubscriptionStore;
   readonly documents: SqliteDocumentStore;
   /** The portal's accounts, numbers and sessions. */
   readonly accounts: SqliteAccountStore;
@@ -44,6 +48,7 @@ export function openSqliteStores(options: SqliteStoresOptions): SqliteStores {
     registrations: new SqliteRegistrationStore(database),
     subscribers: new SqliteSubscriberStore(database),
     nonceCounts: new SqliteNonceCountStore(database, { clock: options.clock ?? Date }),
+    subscriptions: new SqliteSubscriptionStore(database),
     documents: new SqliteDocumentStore(database),
     accounts: new SqliteAccountStore(database),
     close: () => database.close(),

@@ -153,6 +153,25 @@ CREATE INDEX portal_sessions_by_account ON portal_sessions (email);
 CREATE INDEX portal_sessions_by_expiry ON portal_sessions (expires_at);
 `;
 
+/**
+ * Reg-event subscriptions (RFC 3680, TS 24.229 §5.4.2.1; issue 7): one row each. The dialog
+ * state is read and written whole on every NOTIFY, so it is one JSON text; the watched AoR and
+ * the expiry are columns of their own for the two lookups that are not by key.
+ */
+const SUBSCRIPTIONS = `
+INSERT INTO counters (name, value) VALUES ('subscription_version', 0);
+
+CREATE TABLE reg_event_subscriptions (
+  key        TEXT PRIMARY KEY,           -- Call-ID LF local tag LF event id (subscription-records.ts)
+  aor        TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  dialog     TEXT NOT NULL               -- SubscriptionData as JSON
+) WITHOUT ROWID;
+CREATE INDEX reg_event_subscriptions_by_aor ON reg_event_subscriptions (aor);
+CREATE INDEX reg_event_subscriptions_by_expiry ON reg_event_subscriptions (expires_at);
+`;
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'registrations and bindings', sql: REGISTRATIONS },
@@ -160,4 +179,5 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 3, name: 'digest nonce counts', sql: NONCE_COUNTS },
   { version: 4, name: 'XCAP documents', sql: DOCUMENTS },
   { version: 5, name: 'portal accounts, numbers and sessions', sql: PORTAL },
+  { version: 6, name: 'reg-event subscriptions', sql: SUBSCRIPTIONS },
 ]);
