@@ -4,13 +4,14 @@
  * with initdb in a temporary directory and run on a free loopback port (as the `postgres` user
  * when the tests run as root: initdb and postgres refuse root). The private server dies with the
  * test process (`setpriv --pdeathsig`) and its directory is removed when the last user stops it.
+ * A private cluster may instead listen on a test network's address (see test/harness/netns.ts).
  *
  * Every test (or file) takes its own database from {@link createTestDatabase}, so runs never
  * see each other's rows, and drops it afterwards.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -97,11 +98,25 @@ export interface PostgresCluster {
   start(): Promise<void>;
   /** `fast`: SIGINT (sessions ended, clean shutdown); `kill`: SIGKILL, as a crash. */
   stop(mode?: 'fast' | 'kill'): Promise<void>;
+  /** A fast stop (if running), then {@link PostgresCluster.start}. */
+  restart(): Promise<void>;
   remove(): Promise<void>;
 }
 
-/** Creates (initdb) and starts a private cluster on a free loopback port. */
-export async function createPostgresCluster(): Promise<PostgresCluster> {
+/** Where a private cluster listens and whom it lets in. */
+export interface PostgresClusterOptions {
+  /** The one address it listens on (default 127.0.0.1), e.g. a test network's root address. */
+  readonly host?: string;
+  /** A CIDR whose clients get in as any user without a password (`trust`), e.g. a test network. */
+  readonly trustedNetwork?: string;
+}
+
+/**
+ * Creates (initdb) and starts a private cluster on a free port of loopback, or of `options.host`
+ * (a port free on 127.0.0.1 is free on a test network's address too: nothing else binds there).
+ */
+export async function createPostgresCluster(options: PostgresClusterOptions = {}): Promise<PostgresCluster> {
+  const host = options.host ?? '127.0.0.1';
   const bin = binDir();
   const account = serverAccount();
   const dir = mkdtempSync(path.join(tmpdir(), 'tidewater-pg-'));
@@ -114,12 +129,13 @@ export async function createPostgresCluster(): Promise<PostgresCluster> {
     const initdb = path.join(bin, 'initdb');
     if (account) execFileSync('runuser', ['-u', 'postgres', '--', initdb, ...initArgs], { stdio: 'pipe' });
     else execFileSync(initdb, initArgs, { stdio: 'pipe' });
+    if (options.trustedNetwork !== undefined) appendFileSync(path.join(data, 'pg_hba.conf'), `host all all ${options.trustedNetwork} trust\n`);
   } catch (error) {
     cleanup();
     throw error;
   }
   const port = await freePort('tcp');
-  const serverArgs = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=200'];
+  const serverArgs = ['-D', data, '-p', String(port), '-k', dir, '-c', `listen_addresses=${host}`, '-c', 'fsync=off', '-c', 'max_connections=200'];
   const postgres = path.join(bin, 'postgres');
   // setpriv execs postgres itself (runuser would stay as its parent), so the death signal
   // that startProcess arranges reaches the server when the test process dies.
@@ -128,7 +144,7 @@ export async function createPostgresCluster(): Promise<PostgresCluster> {
     : [postgres, serverArgs];
   let server: RunningProcess | undefined;
   const cluster: PostgresCluster = {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    url: `postgres://postgres@${host}:${port}/postgres`,
     port,
     get running() {
       return server !== undefined;
@@ -149,6 +165,10 @@ export async function createPostgresCluster(): Promise<PostgresCluster> {
       const timer = setTimeout(() => void running.stop(0), 10_000);
       await running.exited;
       clearTimeout(timer);
+    },
+    restart: async () => {
+      await cluster.stop();
+      await cluster.start();
     },
     remove: async () => {
       await cluster.stop();

@@ -2,7 +2,8 @@
  * Real Redis for tests: the one at REDIS_URL (or 127.0.0.1:6379) when it answers PING,
  * otherwise a private `redis-server` on a free loopback port, without persistence, in a
  * temporary directory, stopped by `dispose()`. Also a private server a test may kill and
- * restart, and a private Redis Cluster of several masters.
+ * restart, and a private Redis Cluster of several masters. Private servers bind to loopback
+ * unless given the address of a test network (see test/harness/netns.ts).
  *
  * Runs never collide on a shared Redis: each test takes its own random key prefix
  * ({@link testPrefix}) and deletes its keys afterwards ({@link deleteKeys}).
@@ -30,8 +31,23 @@ export interface RedisServer extends RedisEndpoint {
   readonly port: number;
   /** Kills the server (SIGKILL: no shutdown, like a crash). */
   kill(): Promise<void>;
-  /** Starts it again on the same port (after {@link RedisServer.kill}). */
+  /** Shuts the server down cleanly (SIGTERM: a persistent one syncs its append-only file). */
+  stop(): Promise<void>;
+  /** Starts it again on the same address, port and directory (no-op while it runs). */
+  start(): Promise<void>;
+  /** {@link RedisServer.stop} if it runs, then {@link RedisServer.start}. */
   restart(): Promise<void>;
+}
+
+/** Where and how a private server runs. */
+export interface RedisServerOptions {
+  /** Address to bind and announce (default 127.0.0.1), e.g. a test network's root address. */
+  readonly host?: string;
+  /**
+   * Append-only file on (default off), so data survives {@link RedisServer.restart} and even
+   * {@link RedisServer.kill}: Redis writes each command to the file before it replies.
+   */
+  readonly persistent?: boolean;
 }
 
 /** True when a Redis answers PING at `url` within a second. */
@@ -62,29 +78,44 @@ function makeTempDir(): string {
   return mkdtempSync(path.join(tmpdir(), 'tidewater-redis-'));
 }
 
-function serverArgs(port: number, dir: string, extra: readonly string[] = []): string[] {
-  return ['--port', String(port), '--bind', LOOPBACK, '--dir', dir, '--save', '', '--appendonly', 'no', ...extra];
+function serverArgs(port: number, dir: string, extra: readonly string[], options: RedisServerOptions): string[] {
+  const appendOnly = options.persistent === true ? 'yes' : 'no';
+  const host = options.host ?? LOOPBACK;
+  // Protected mode turns away every client but loopback's while there is no password.
+  const protectedMode = host === LOOPBACK ? 'yes' : 'no';
+  return ['--port', String(port), '--bind', host, '--protected-mode', protectedMode, '--dir', dir, '--save', '', '--appendonly', appendOnly, ...extra];
 }
 
-async function spawnServer(port: number, dir: string, extra: readonly string[] = []): Promise<RunningProcess> {
-  return startProcess(redisServerPath(), serverArgs(port, dir, extra), { readyLine: /Ready to accept connections/ });
+async function spawnServer(port: number, dir: string, extra: readonly string[] = [], options: RedisServerOptions = {}): Promise<RunningProcess> {
+  return startProcess(redisServerPath(), serverArgs(port, dir, extra, options), { readyLine: /Ready to accept connections/ });
 }
 
-/** Starts a private `redis-server` on a free loopback port. */
-export async function startRedisServer(extra: readonly string[] = []): Promise<RedisServer> {
+/**
+ * Starts a private `redis-server` on a free port of loopback, or of `options.host`: a port
+ * free on 127.0.0.1 is free on a test network's address too, as nothing else binds there.
+ */
+export async function startRedisServer(extra: readonly string[] = [], options: RedisServerOptions = {}): Promise<RedisServer> {
   redisServerPath();
   const dir = makeTempDir();
   const port = await freePort('tcp');
-  let proc: RunningProcess | undefined = await spawnServer(port, dir, extra);
-  return {
-    url: `redis://${LOOPBACK}:${port}`,
+  let proc: RunningProcess | undefined = await spawnServer(port, dir, extra, options);
+  const server: RedisServer = {
+    url: `redis://${options.host ?? LOOPBACK}:${port}`,
     port,
     kill: async () => {
       await proc?.stop(0);
       proc = undefined;
     },
+    stop: async () => {
+      await proc?.stop();
+      proc = undefined;
+    },
+    start: async () => {
+      proc ??= await spawnServer(port, dir, extra, options);
+    },
     restart: async () => {
-      if (proc === undefined) proc = await spawnServer(port, dir, extra);
+      await server.stop();
+      await server.start();
     },
     dispose: async () => {
       await proc?.stop();
@@ -92,6 +123,7 @@ export async function startRedisServer(extra: readonly string[] = []): Promise<R
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return server;
 }
 
 /**
@@ -215,8 +247,11 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 /**
  * Starts `masters` cluster-enabled servers (no replicas), gives each a contiguous range of the
  * 16384 slots, as `redis-cli --cluster create` would, joins them and waits for `cluster_state:ok`.
+ * They bind to `options.host` (default loopback) and announce it, so that clients in a test
+ * network's namespaces follow MOVED redirects and CLUSTER SLOTS to addresses they can reach.
  */
-export async function startRedisCluster(masters = 3): Promise<RedisClusterEndpoint> {
+export async function startRedisCluster(masters = 3, options: Pick<RedisServerOptions, 'host'> = {}): Promise<RedisClusterEndpoint> {
+  const host = options.host ?? LOOPBACK;
   redisServerPath();
   const dir = makeTempDir();
   const procs: RunningProcess[] = [];
@@ -249,9 +284,10 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterEndpoi
           '--cluster-config-file', `nodes-${port}.conf`,
           '--cluster-port', String(busPort),
           '--cluster-node-timeout', '2000',
-        ]),
+          '--cluster-announce-ip', host,
+        ], { host }),
       );
-      const admin = new Redis({ host: LOOPBACK, port, lazyConnect: true, maxRetriesPerRequest: 0 });
+      const admin = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 0 });
       admin.on('error', () => {});
       await admin.connect();
       admins.push(admin);
@@ -260,14 +296,14 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterEndpoi
       const low = Math.floor((i * 16384) / masters);
       const high = Math.floor(((i + 1) * 16384) / masters) - 1;
       await admins[i]!.call('CLUSTER', 'ADDSLOTSRANGE', String(low), String(high));
-      if (i > 0) await admins[0]!.call('CLUSTER', 'MEET', LOOPBACK, String(ports[i]), String(busPorts[i]));
+      if (i > 0) await admins[0]!.call('CLUSTER', 'MEET', host, String(ports[i]), String(busPorts[i]));
     }
     await waitFor('cluster_state:ok on every node', async () => {
       const infos = await Promise.all(admins.map((a) => a.call('CLUSTER', 'INFO') as Promise<string>));
       return infos.every((info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${masters}`));
     });
     return {
-      urls: ports.map((port) => `redis://${LOOPBACK}:${port}`),
+      urls: ports.map((port) => `redis://${host}:${port}`),
       killNode: async (index) => {
         admins[index]?.disconnect();
         await procs[index]?.stop(0);
