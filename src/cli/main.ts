@@ -96,6 +96,26 @@ export function buildProgram(out: Output, env: NodeJS.ProcessEnv = process.env):
       await runAllInOneCommand(config, out, file);
     });
   program.addCommand(addConfigOptions(allInOne));
+  const edge = new Command('edge')
+    .description(
+      'run the edge (P-CSCF) alone: clients on sipPort (UDP, TCP), tlsPort, wsPort and wssPort; REGISTER and registered users\u2019 requests go to the core nodes of coreUris (or DNS), bindings are read from the registration store (Redis with redisUrl)',
+    )
+    .action(async (_opts, command: Command) => {
+      const { config } = configOf(command, env);
+      const { startEdge } = await import('./roles.js');
+      await runServerCommand('edge', config, out, () => startEdge(config));
+    });
+  program.addCommand(addConfigOptions(edge));
+  const core = new Command('core')
+    .description(
+      'run a core node alone (I-CSCF and S-CSCF, sipPort UDP and TCP): registrations, nonce counts and reg-event subscriptions in the shared stores (Redis with redisUrl), subscriber data from the HSS at hssUrl; any number of them serve the same edges',
+    )
+    .action(async (_opts, command: Command) => {
+      const { config } = configOf(command, env);
+      const { startCore } = await import('./roles.js');
+      await runServerCommand('core', config, out, () => startCore(config));
+    });
+  program.addCommand(addConfigOptions(core));
   const hss = new Command('hss')
     .description('run the HSS alone: signalling (hssPort) and provisioning (hssProvisioningPort) APIs on the data folder')
     .action(async (_opts, command: Command) => {

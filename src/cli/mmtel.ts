@@ -15,7 +15,8 @@ import { createLogger, errorSink } from '../observability/log.js';
 import { SipInFlight } from '../observability/sip-in-flight.js';
 import { ProxyCore, SipStack, TransportLayer, type ProxyListener, type TransportProtocol } from '../sip/index.js';
 import { XcapClient } from '../xdms/index.js';
-import { advertisedHost, localAliases, type ListenerInfo } from './all-in-one.js';
+import type { ListenerInfo } from './all-in-one.js';
+import { advertisedHost, localAliases } from './sip-node.js';
 import type { RunningServer } from './all-in-one-command.js';
 import { openStores } from './storage.js';
 

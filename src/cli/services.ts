@@ -22,6 +22,8 @@ import type { AccountStore, DocumentStore, RegistrationStore, SubscriberStore } 
 import { buildXdmsServer, XcapClient } from '../xdms/index.js';
 import type { ListenerInfo } from './all-in-one.js';
 import type { RunningServer } from './all-in-one-command.js';
+import { startMetricsServer } from '../observability/http.js';
+import { Lifecycle } from '../observability/lifecycle.js';
 import { apiAccess } from './api-key.js';
 import { rangeOf } from './number-range.js';
 import { loadNonceKey, openStores, type OpenedStores, type StoreName, type Stores } from './storage.js';
@@ -118,17 +120,26 @@ async function alone<K extends StoreName>(
 ): Promise<RunningServer> {
   const access = apiAccess(config);
   const stores = await openStores(config, want);
+  let service: HttpService | undefined;
   try {
-    const service = await start(stores, access.key);
+    service = await start(stores, access.key);
+    // /health/live and /health/ready (and /metrics) on metricsPort, as every Tidewater process has.
+    const lifecycle = new Lifecycle({ graceMs: config.shutdownGraceMs });
+    const metrics = await startMetricsServer(config.bind, config.metricsPort, [], { ready: lifecycle.readiness });
+    lifecycle.markReady();
+    const running = service;
     return {
-      listeners: service.listeners,
+      listeners: [...running.listeners, { service: 'metrics', protocol: 'http', address: metrics.address, port: metrics.port }],
       notices: access.notices,
       stop: async () => {
-        await service.close();
+        lifecycle.markStopped();
+        await metrics.close();
+        await running.close();
         await stores.close();
       },
     };
   } catch (e) {
+    await service?.close();
     await stores.close();
     throw e;
   }
@@ -176,12 +187,13 @@ function remotePortalStores(
 
 /**
  * The portal's softphone page when alone: the edge's WSS port is `wssPort` of the same
- * configuration (none when it is 0), and its tokens are made with the data folder's `nonce.key`,
- * which the registrar (a core on the same folder, or one given a copy of the file) uses too.
+ * configuration (none when it is 0), and its tokens are made with the key the registrar checks
+ * them with: the deployment's key in Redis with `redisUrl` (every core shares it), else the data
+ * folder's `nonce.key` (a core on the same folder, or one given a copy of the file).
  */
-function softphoneAlone(config: AllInOneConfig): SoftphoneOptions | undefined {
+function softphoneAlone(config: AllInOneConfig, shared: Buffer | undefined): SoftphoneOptions | undefined {
   if (config.wssPort === 0) return undefined;
-  return { tokens: new SoftphoneTokens(loadNonceKey(config.dataDir)), wssPort: config.wssPort };
+  return { tokens: new SoftphoneTokens(shared ?? loadNonceKey(config.dataDir)), wssPort: config.wssPort };
 }
 
 /**
@@ -196,8 +208,7 @@ function softphoneAlone(config: AllInOneConfig): SoftphoneOptions | undefined {
 export async function startPortalAlone(config: AllInOneConfig): Promise<RunningServer> {
   const remote = remoteServicesOf(config);
   const proxy = `${config.domain}:${config.sipPort} (UDP or TCP)`;
-  const softphone = softphoneAlone(config);
   return alone(config, ['accounts', 'registrations', 'subscribers', 'documents'], (stores, key) =>
-    startPortal(config, remote ? remotePortalStores(config, remote, stores) : stores, key, proxy, undefined, softphone),
+    startPortal(config, remote ? remotePortalStores(config, remote, stores) : stores, key, proxy, undefined, softphoneAlone(config, stores.redis?.sharedKey)),
   );
 }

@@ -1,7 +1,7 @@
 /**
  * Where the stores live, chosen in one place for the all-in-one, the roles run alone and the
  * `subscriber` commands: subscribers (HSS), simservs documents (XDMS) and portal accounts in
- * PostgreSQL when `postgresUrl` is set, registration bindings and nonce counts in Redis when
+ * PostgreSQL when `postgresUrl` is set, registration bindings, reg-event subscriptions and nonce counts in Redis when
  * `redisUrl` is set, and whatever is left in the data folder's SQLite file (WAL mode, so the
  * `subscriber` commands can write while a server runs). The data folder also keeps the key
  * digest nonces are made with, so nonces survive a restart. See docs/storage.md.
@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { AccountStore, DocumentStore, NonceCountStore, RegistrationStore, SubscriberStore } from '../storage/index.js';
+import type { AccountStore, DocumentStore, NonceCountStore, RegistrationStore, SubscriberStore, SubscriptionStore } from '../storage/index.js';
 import { CachedRegistrationStore } from '../storage/memory/index.js';
 import type { PostgresPoolOptions, PostgresStores } from '../storage/postgres/index.js';
 import type { RedisStores } from '../storage/redis/index.js';
@@ -41,13 +41,15 @@ export interface Stores {
   readonly accounts: AccountStore;
   readonly registrations: RegistrationStore;
   readonly nonceCounts: NonceCountStore;
+  /** Reg-event subscriptions (RFC 3680), which any core may NOTIFY. */
+  readonly subscriptions: SubscriptionStore;
 }
 
 export type StoreName = keyof Stores;
 
 /** The stores PostgreSQL holds when `postgresUrl` is set; Redis holds the others when `redisUrl` is. */
 const POSTGRES_STORES: readonly StoreName[] = ['subscribers', 'documents', 'accounts'];
-const ALL_STORES: readonly StoreName[] = ['subscribers', 'documents', 'accounts', 'registrations', 'nonceCounts'];
+const ALL_STORES: readonly StoreName[] = ['subscribers', 'documents', 'accounts', 'registrations', 'nonceCounts', 'subscriptions'];
 
 /** The stores asked for, the backends opened for them, and what closes them all. */
 export type OpenedStores<K extends StoreName> = Pick<Stores, K> & {
@@ -207,7 +209,7 @@ export async function openStores<K extends StoreName>(settings: StorageSettings,
       stores[name] = postgres![name as 'subscribers' | 'documents' | 'accounts'];
       where[name] = `PostgreSQL ${describePostgresUrl(settings.postgresUrl!)}`;
     } else if (inRedis(name)) {
-      stores[name] = shared![name as 'registrations' | 'nonceCounts'];
+      stores[name] = shared![name as 'registrations' | 'nonceCounts' | 'subscriptions'];
       where[name] = `Redis ${describeRedisUrls(settings.redisUrl!)} (prefix ${settings.redisPrefix ?? 'tw:'})`;
     } else {
       stores[name] = sqlite![name];
@@ -231,7 +233,11 @@ export interface AllInOneStorage extends Stores {
    * `redisUrl`, in Redis, read there each time (other processes share them).
    */
   readonly registrations: RegistrationStore;
-  /** Secret key of the digest nonces, the same across restarts. */
+  /**
+   * Secret key of the digest nonces (and flow and softphone tokens), the same across restarts:
+   * the deployment's key in Redis when `redisUrl` is set (every node shares it), else the data
+   * folder's `nonce.key`.
+   */
   readonly nonceKey: Buffer;
   /** Where each store lives, for the start-up log. */
   readonly where: Readonly<Record<StoreName, string>>;
@@ -246,14 +252,15 @@ export interface AllInOneStorage extends Stores {
  */
 export async function openAllInOneStorage(settings: StorageSettings | string, options: OpenStoresOptions = {}): Promise<AllInOneStorage> {
   const chosen = typeof settings === 'string' ? { dataDir: settings } : settings;
-  const nonceKey = loadNonceKey(chosen.dataDir);
   const stores = await openStores(chosen, ALL_STORES, options);
   try {
+    const nonceKey = stores.redis?.sharedKey ?? loadNonceKey(chosen.dataDir);
     const registrations = stores.redis ? stores.registrations : await CachedRegistrationStore.open(stores.registrations);
     return {
       subscribers: stores.subscribers,
       registrations,
       nonceCounts: stores.nonceCounts,
+      subscriptions: stores.subscriptions,
       documents: stores.documents,
       accounts: stores.accounts,
       nonceKey,

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Headings of docs/configuration.md, in order. */
-export const CONFIG_SECTIONS = ['General', 'Storage', 'Ports', 'TLS', 'Registration', 'Authentication', 'Portal', 'Service hosts', 'Application servers', 'Logging'] as const;
+export const CONFIG_SECTIONS = ['General', 'Storage', 'Ports', 'TLS', 'Registration', 'Authentication', 'Portal', 'Service hosts', 'Application servers', 'Cluster', 'Logging'] as const;
 export type ConfigSection = (typeof CONFIG_SECTIONS)[number];
 
 /** Digest algorithms the registrar can challenge with (RFC 7616 §3.3, RFC 8760 §2). */
@@ -114,6 +114,21 @@ const httpUrl = () =>
     .url()
     .refine((u) => /^https?:\/\//i.test(u));
 const URL_ALLOWED = 'an http or https URL';
+
+/** A sip: URI naming a host, without user part (a node of the cluster, or a DNS name of several). */
+const SIP_NODE_URI = /^sip:(?:\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?(?:;[a-z0-9-]+(?:=[a-z0-9.-]+)?)*$/i;
+const sipUri = () => z.string().regex(SIP_NODE_URI);
+const SIP_URI_ALLOWED = 'a list of sip: URIs naming a host (sip:host[:port][;transport=udp|tcp])';
+
+/** `10.0.0.7`, `10.0.0.0/24`, `fd00::/64`: an IP address, or a block with a prefix length that fits it. */
+function isAddressOrBlock(text: string): boolean {
+  const [address, bits, extra] = text.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d{1,3}$/.test(bits) && n <= (family === 4 ? 32 : 128);
+}
 
 /** A postgres:// or postgresql:// URL naming a host (or a socket folder in `?host=`). */
 const postgresUrl = () =>
@@ -454,6 +469,51 @@ export const F = {
     allowed: 'an integer from 0 to 20',
     valueName: 'count',
     fromText: integerText,
+  }),
+  coreUris: field({
+    path: 'coreUris',
+    section: 'Cluster',
+    description:
+      'Where `tidewater edge` finds the core nodes (I-CSCF and S-CSCF): SIP URIs, comma-separated (a list in YAML), e.g. sip:10.0.0.3:5060;transport=tcp, or a name the RFC 3263 resolver looks up in DNS (NAPTR, SRV, A), e.g. sip:core.example.net. The edge spreads new requests over them and fails over to the next on a transport error, a 503 or silence (docs/cluster.md). Requests naming serviceHosts.icscf or serviceHosts.scscf (REGISTER, the Service-Route) go there.',
+    schema: z.preprocess((v) => (typeof v === 'string' ? listText(v) : v), z.array(sipUri()).min(1).max(64)).optional(),
+    defaultText: 'none (serviceHosts.icscf and serviceHosts.scscf looked up in DNS)',
+    allowed: SIP_URI_ALLOWED,
+    valueName: 'uris',
+    fromText: listText,
+  }),
+  mmtelUris: field({
+    path: 'mmtelUris',
+    section: 'Cluster',
+    description:
+      'Where `tidewater core` finds the MMTel application servers named serviceHosts.mmtel in the iFCs: SIP URIs or DNS names as for coreUris, comma-separated.',
+    schema: z.preprocess((v) => (typeof v === 'string' ? listText(v) : v), z.array(sipUri()).min(1).max(64)).optional(),
+    defaultText: 'none (serviceHosts.mmtel looked up in DNS)',
+    allowed: SIP_URI_ALLOWED,
+    valueName: 'uris',
+    fromText: listText,
+  }),
+  trustedPeers: field({
+    path: 'trustedPeers',
+    section: 'Cluster',
+    description:
+      'Addresses (or CIDR blocks, e.g. 10.0.0.0/24) of the nodes `tidewater core` takes initial requests from: the edges and the MMTel application servers of the deployment. Anything else sending the core a request straight (not through an edge) gets 403, since it would skip the edge’s identity checks. Comma-separated.',
+    schema: z.preprocess((v) => (typeof v === 'string' ? listText(v) : v), z.array(z.string().refine(isAddressOrBlock)).max(256)),
+    default: [],
+    defaultText: 'none',
+    allowed: 'a list of IPv4 or IPv6 addresses or CIDR blocks',
+    valueName: 'list',
+    fromText: listText,
+  }),
+  dnsServers: field({
+    path: 'dnsServers',
+    section: 'Cluster',
+    description:
+      'DNS servers the RFC 3263 resolver asks for node names (coreUris, mmtelUris, or the service hosts when those are unset), as address or address:port, comma-separated. Unset: the system’s.',
+    schema: z.preprocess((v) => (typeof v === 'string' ? listText(v) : v), z.array(z.string().min(1)).min(1).max(8)).optional(),
+    defaultText: 'the system’s',
+    allowed: 'a list of addresses, each with an optional :port',
+    valueName: 'list',
+    fromText: listText,
   }),
   logLevel: field({
     path: 'log.level',

@@ -54,6 +54,7 @@ describe('configuration defaults', () => {
       serviceHosts: { edge: 'pcscf.example.com', icscf: 'icscf.example.com', scscf: 'scscf.example.com', mmtel: 'mmtel.example.com' },
       ifc: { asTimeoutMs: 2000 },
       mmtel: { internationalPrefixes: ['00', '011'], homeCountryCode: '1', maxDiversions: 5 },
+      trustedPeers: [],
       log: { level: 'info' },
     });
   });
@@ -73,7 +74,8 @@ describe('configuration defaults', () => {
     // is given; the HSS and the XDMS of this process (or of the data folder).
     // tlsCert and tlsKey neither: a self-signed certificate is made in the data folder.
     // postgresUrl and redisUrl neither: every store is in the data folder.
-    const unsetByDefault = ['apiKey', 'pstnPool', 'hssUrl', 'hssProvisioningUrl', 'xdmsUrl', 'tlsCert', 'tlsKey', 'postgresUrl', 'redisUrl'];
+    // coreUris, mmtelUris and dnsServers neither: the service hosts are looked up in the system's DNS.
+    const unsetByDefault = ['apiKey', 'pstnPool', 'hssUrl', 'hssProvisioningUrl', 'xdmsUrl', 'tlsCert', 'tlsKey', 'postgresUrl', 'redisUrl', 'coreUris', 'mmtelUris', 'dnsServers'];
     const withDefaults = CONFIG_FIELDS.filter((f) => !unsetByDefault.includes(f.path)).map((f) => f.path);
     expect(leaves(defaultConfig()).sort()).toEqual(withDefaults.sort());
     expect(loadConfig({ env: { TIDEWATER_API_KEY: 'k'.repeat(20) } }).apiKey).toBe('k'.repeat(20));

@@ -57,6 +57,8 @@ export interface SippOptions {
   readonly dest?: string;
   /** Default `u1`. */
   readonly transport?: SippTransport;
+  /** Local address for SIP, media and control (`-i`, `-mi`, `-ci`); default 127.0.0.1. */
+  readonly address?: string;
   /** Local SIP port (`-p`); default a free port (and another one if it got taken meanwhile). */
   readonly localPort?: number;
   /** Calls to run before exiting (`-m`); default 1; `Infinity` for no limit. */
@@ -161,7 +163,8 @@ function protocolOf(transport: SippTransport): PortProtocol {
 function sippArgs(opts: SippOptions, port: number): string[] {
   const args: string[] = opts.remote === undefined ? [] : [opts.remote];
   args.push(...scenarioArgs(opts.scenario));
-  args.push('-t', opts.transport ?? 'u1', '-i', '127.0.0.1', '-mi', '127.0.0.1', '-ci', '127.0.0.1');
+  const ip = opts.address ?? '127.0.0.1';
+  args.push('-t', opts.transport ?? 'u1', '-i', ip, '-mi', ip, '-ci', ip);
   args.push('-p', String(port), '-nostdin');
   const calls = opts.calls ?? 1;
   if (Number.isFinite(calls)) args.push('-m', String(calls));

@@ -71,6 +71,12 @@ export interface ServiceState {
 export interface IscOptions {
   /** The S-CSCF's service host, e.g. `scscf.example.com`: requests come back to it. */
   readonly host: string;
+  /**
+   * Where requests come back instead, as `host[:port][;uri-parameters]`: this node's own address
+   * when several nodes serve the S-CSCF's host (a cluster) and only this one keeps the service
+   * state of the calls it set up. Default {@link host}.
+   */
+  readonly returnHost?: string;
   /** How long an AS may take to answer (other than 100) or send the request back, ms (INVITE only). */
   readonly asTimeoutMs: number;
   /** True when a URI addresses a service of this process: such an AS needs neither the relay nor the timer. */
@@ -110,12 +116,18 @@ export class Isc {
   /** Tokens of legs not yet alive, by served user and session direction: a B2BUA's fresh leg finds its state here. */
   private readonly pending = new Map<string, string[]>();
   private readonly host: string;
+  /** `returnHost` as written in the Route, and its host, which also addresses this S-CSCF. */
+  private readonly returnHost: string;
+  private readonly returnHostName: string;
   private readonly ttl: number;
   private readonly max: number;
   private readonly now: () => number;
 
   constructor(private readonly opts: IscOptions) {
     this.host = opts.host.toLowerCase();
+    this.returnHost = opts.returnHost ?? this.host;
+    const returnUri = parseUri(`sip:${this.returnHost}`);
+    this.returnHostName = returnUri.kind === 'sip' ? returnUri.host.toLowerCase() : this.host;
     this.criteria = opts.criteria ?? new FilterCriteriaCache();
     this.ttl = opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS;
     this.max = opts.maxTokens ?? DEFAULT_MAX_TOKENS;
@@ -135,7 +147,9 @@ export class Isc {
   /** The first Route value this S-CSCF consumed, when it is the relay's or a token's. */
   classify(consumed: readonly Uri[]): IscHop | undefined {
     for (const u of consumed) {
-      if (u.kind !== 'sip' || u.host.toLowerCase() !== this.host) continue;
+      if (u.kind !== 'sip') continue;
+      const host = u.host.toLowerCase();
+      if (host !== this.host && host !== this.returnHostName) continue;
       if (u.user === RELAY_USER) return { kind: 'relay' };
       if (u.user?.startsWith(TOKEN_PREFIX)) return { kind: 'return', token: u.user.slice(TOKEN_PREFIX.length) };
       return undefined;
@@ -181,7 +195,7 @@ export class Isc {
 
   /** The Route value that brings a request back to services at the state of `token`. */
   returnRoute(token: string): string {
-    return `<sip:${TOKEN_PREFIX}${token}@${this.host};lr>`;
+    return `<sip:${TOKEN_PREFIX}${token}@${this.returnHost};lr>`;
   }
 
   /**

@@ -35,8 +35,14 @@ export interface FlowRegistration {
 }
 
 export interface EdgeOptions {
-  /** The edge's service host, used in Path (e.g. `pcscf.example.com`). */
+  /** The edge's service host (e.g. `pcscf.example.com`). */
   readonly host: string;
+  /**
+   * Where requests for its clients must come back, as written in Path after the flow token:
+   * `host[:port][;uri-parameters]`. Default {@link host}, right when the core runs in the same
+   * process; in a cluster this edge's own address, since only this edge holds the flow.
+   */
+  readonly pathHost?: string;
   /** Where REGISTER goes: the I-CSCF, as a Route URI (e.g. `sip:icscf.example.com;lr`). */
   readonly registrarRoute: string;
   readonly tokens: FlowTokens;
@@ -123,7 +129,7 @@ export class EdgeService implements ProxyService {
   private register(ctx: RequestContext, flow: Flow): void {
     const req = ctx.request;
     const ob = req.contacts.some((c) => c.params.has('reg-id')) ? ';ob' : '';
-    req.prepend('path', `<sip:${this.opts.tokens.encode(flow.id)}@${this.opts.host};lr${ob}>`);
+    req.prepend('path', `<sip:${this.opts.tokens.encode(flow.id)}@${this.opts.pathHost ?? this.opts.host};lr${ob}>`);
     if (!hasOption(req, 'supported', 'path')) req.append('supported', 'path');
     ctx.forward({ routes: [this.opts.registrarRoute] });
   }

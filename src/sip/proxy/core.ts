@@ -67,6 +67,13 @@ export interface ProxyCoreOptions {
   /** Extensions this proxy supports, for Proxy-Require (§16.3 step 5). */
   supported?: string[];
   /**
+   * Answer 100 Trying at once to every request (not only INVITE) arriving over a reliable
+   * transport from the network. RFC 4320 §4.1 allows it there (no retransmission to absorb), and
+   * it tells an upstream proxy failing over on silence (a cluster edge) that this node has the
+   * request, so a slow lookup does not get the request processed twice.
+   */
+  tryingForReliableNonInvite?: boolean;
+  /**
    * Admission of new work: asked for each initial request that arrives from the network (not
    * ACK, CANCEL, in-dialog requests or hops between services of this process, whose work is
    * already admitted). A refusal is answered 503 Service Unavailable with Retry-After
@@ -210,7 +217,10 @@ export class ProxyCore implements TransactionUser {
     // A CANCEL can come while the service is still deciding (a lookup in flight): it must find
     // the request from now on, not only once forwarded (§16.10).
     if (request.method === 'INVITE') this.track(server, ctx);
-    if (request.method === 'INVITE' && !LocalHop.isLocal(server.flow)) server.respond(makeResponse(req, 100));
+    if (!LocalHop.isLocal(server.flow)) {
+      if (request.method === 'INVITE') server.respond(makeResponse(req, 100));
+      else if (this.opts.tryingForReliableNonInvite && server.flow.protocol !== 'UDP' && request.method !== 'ACK') server.respond(makeResponse(req, 100));
+    }
     const done = this.runService(ctx, addressed.service, inDialog);
     if (done instanceof Promise) done.catch((e: unknown) => this.serviceFailed(ctx, e));
   }

@@ -1,0 +1,171 @@
+/**
+ * What every SIP process of a cluster has around its services (`tidewater edge`, `tidewater
+ * core`, `tidewater mmtel`): listeners on the configured address, a transaction stack, a proxy
+ * core hosting the services, a lifecycle that drains on SIGTERM, and the metrics port with
+ * /health/live and /health/ready. The all-in-one builds the same pieces around all its services.
+ */
+import { networkInterfaces } from 'node:os';
+import type { AllInOneConfig } from '../config/index.js';
+import { startMetricsServer, type MetricSource } from '../observability/http.js';
+import { Lifecycle } from '../observability/lifecycle.js';
+import { createLogger, errorSink, type Logger } from '../observability/log.js';
+import { SipInFlight } from '../observability/sip-in-flight.js';
+import {
+  ProxyCore,
+  SipStack,
+  TransportLayer,
+  type ProxyCoreOptions,
+  type ProxyListener,
+  type ProxyService,
+  type TransportProtocol,
+} from '../sip/index.js';
+import type { ListenerInfo } from './all-in-one.js';
+import type { RunningServer } from './all-in-one-command.js';
+
+/** The address written into Via, Record-Route and Path: the bind address, or this host's own when bound to all. */
+export function advertisedHost(bind: string): string {
+  if (bind !== '0.0.0.0' && bind !== '::') return bind;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (!a.internal && a.family === 'IPv4') return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** Every address of this host, with each SIP port: Route values naming them address this proxy. */
+export function localAliases(listeners: readonly ProxyListener[]): string[] {
+  const hosts = new Set(['127.0.0.1', '::1', 'localhost']);
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) hosts.add(a.address);
+  const out: string[] = [];
+  for (const l of listeners) for (const h of hosts) out.push(`${h.includes(':') ? `[${h}]` : h}:${l.port}`);
+  return out;
+}
+
+/** The SIP listeners of a process, each on `bind` only. */
+export interface SipListeners {
+  readonly proxy: ProxyListener[];
+  readonly info: ListenerInfo[];
+}
+
+/**
+ * Listens on each protocol and port of `wanted`, on `bind`; TLS and WSS present `tls`. Port 0
+ * for UDP picks a free port, and TCP given the same port 0 right after takes UDP's.
+ */
+export async function listenSip(
+  transports: TransportLayer,
+  bind: string,
+  wanted: ReadonlyArray<readonly [TransportProtocol, number]>,
+  tls?: { readonly cert: string | Buffer; readonly key: string | Buffer },
+): Promise<SipListeners> {
+  const advertised = advertisedHost(bind);
+  const proxy: ProxyListener[] = [];
+  const info: ListenerInfo[] = [];
+  let udpPort: number | undefined;
+  let udpAsked: number | undefined;
+  for (const [protocol, port] of wanted) {
+    const p = protocol === 'TCP' && port === udpAsked && udpPort !== undefined ? udpPort : port;
+    const secure = protocol === 'TLS' || protocol === 'WSS';
+    if (secure && !tls) throw new Error(`${protocol} needs a certificate`);
+    const bound = await transports.listen({ protocol, address: bind, port: p, ...(secure ? { tls: tls! } : {}) });
+    if (protocol === 'UDP') {
+      udpPort = bound.port;
+      udpAsked = port;
+    }
+    proxy.push({ protocol, host: advertised, port: bound.port });
+    info.push({ service: 'sip', protocol: protocol.toLowerCase(), address: bound.address, port: bound.port });
+  }
+  return { proxy, info };
+}
+
+/** What a role gives {@link startSipNode}: its services, and how its proxy core is set up. */
+export interface SipRole {
+  readonly services: readonly ProxyService[];
+  readonly defaultService?: ProxyService;
+  /** More options of the proxy core (resolver, flows, Supported). */
+  readonly core?: Partial<Omit<ProxyCoreOptions, 'transactions' | 'listeners' | 'services' | 'defaultService' | 'admit' | 'onError'>>;
+  readonly metrics?: readonly MetricSource[];
+  /** Called with the core once it exists (services that send requests of their own). */
+  attach?(core: ProxyCore, transports: TransportLayer): void;
+  /** Lines for the start-up log. */
+  readonly describe?: Record<string, unknown>;
+  stop?(): void | Promise<void>;
+}
+
+/** What a role's builder is given. */
+export interface SipNodeContext {
+  readonly transports: TransportLayer;
+  readonly listeners: SipListeners;
+  readonly log: Logger;
+  readonly onError: (e: unknown) => void;
+}
+
+export interface SipNodeSpec {
+  /** `edge`, `core`, `mmtel`: the log's name and the ready line's. */
+  readonly name: string;
+  readonly config: AllInOneConfig;
+  readonly sip: ReadonlyArray<readonly [TransportProtocol, number]>;
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Builds the role on the listeners; may open stores (closed by the role's `stop`). */
+  build(ctx: SipNodeContext): Promise<SipRole>;
+  /** Closed after everything else (the role's stores), also when start-up fails. */
+  readonly close?: () => Promise<void>;
+}
+
+/**
+ * Starts one SIP role: listeners, the role's services on a proxy core, and the metrics port.
+ * New requests get 503 while draining (lifecycle); `stop()` closes everything in reverse order.
+ */
+export async function startSipNode(spec: SipNodeSpec): Promise<RunningServer> {
+  const { config } = spec;
+  const log = createLogger(config.log.level);
+  const onError = errorSink(log, spec.name);
+  const transports = new TransportLayer();
+  const cleanup: Array<() => void | Promise<void>> = [];
+  if (spec.close) cleanup.push(spec.close);
+  cleanup.push(() => transports.close());
+  const stop = async (): Promise<void> => {
+    for (const step of cleanup.splice(0).reverse()) {
+      try {
+        await step();
+      } catch (e) {
+        onError(e);
+      }
+    }
+    log.flush();
+  };
+  try {
+    const listeners = await listenSip(transports, config.bind, spec.sip, spec.tls);
+    const stack = new SipStack({ transport: transports, onError, autoTrying: false });
+    transports.onMessage((m) => stack.receive(m));
+    transports.onError(onError);
+    const role = await spec.build({ transports, listeners, log, onError });
+    if (role.stop) cleanup.push(() => role.stop!());
+    const lifecycle = new Lifecycle({ graceMs: config.shutdownGraceMs });
+    const inFlight = new SipInFlight();
+    const core = new ProxyCore({
+      transactions: inFlight.layer(stack),
+      listeners: listeners.proxy,
+      aliases: localAliases(listeners.proxy),
+      services: [...role.services],
+      ...(role.defaultService ? { defaultService: role.defaultService } : {}),
+      ...role.core,
+      admit: lifecycle.admit,
+      onError,
+    });
+    stack.setUser(inFlight.user(core));
+    role.attach?.(core, transports);
+    const gauges: MetricSource[] = [
+      ...(role.metrics ?? []),
+      { name: 'tidewater_sip_client_transactions', help: 'SIP client transactions alive.', type: 'gauge', read: () => stack.transactionCount.client },
+      { name: 'tidewater_sip_server_transactions', help: 'SIP server transactions alive.', type: 'gauge', read: () => stack.transactionCount.server },
+    ];
+    const metrics = await startMetricsServer(config.bind, config.metricsPort, gauges, { ready: lifecycle.readiness });
+    cleanup.push(() => metrics.close());
+    const info = [...listeners.info, { service: 'metrics', protocol: 'http', address: metrics.address, port: metrics.port }];
+    log.info({ domain: config.domain, listeners: info.map((l) => `${l.service}/${l.protocol} ${l.address}:${l.port}`), ...role.describe }, `${spec.name} started`);
+    lifecycle.markReady();
+    return { listeners: info, notices: [], lifecycle, inFlight: () => inFlight.counts(), stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
