@@ -12,6 +12,7 @@ import { ProxyCore, SipStack, TransportLayer, type ProxyListener, type Transport
 import { startMetricsServer, type MetricSource } from '../observability/http.js';
 import { Lifecycle, type WorkCounts } from '../observability/lifecycle.js';
 import { SipInFlight } from '../observability/sip-in-flight.js';
+import { startOverloadControl } from '../observability/overload.js';
 import { createLogger, errorSink, type Logger } from '../observability/log.js';
 import { HttpHss } from '../hss/index.js';
 import { SoftphoneTokens } from '../portal/index.js';
@@ -146,7 +147,9 @@ function wire(
   // The core asks the HSS of this process, or the one at hssUrl (TS 29.228 Cx over Homestead's HTTP API).
   const remote = config.hssUrl ? new HttpHss({ url: config.hssUrl, ...(config.apiKey ? { apiKey: config.apiKey } : {}) }) : undefined;
   const hss = new CachedHss(remote ?? new LocalHss(storage.subscribers));
-  const stack = new SipStack({ transport: transports, onError, autoTrying: false });
+  // New requests get 503 while the SIP listener's queue is over overload.targetLatencyMs.
+  const overload = startOverloadControl(config.overload, transports);
+  const stack = new SipStack({ transport: transports, onError, autoTrying: false, admit: overload.admit });
   transports.onMessage((m) => stack.receive(m));
   transports.onError(onError);
 
@@ -196,6 +199,7 @@ function wire(
   stack.setUser(inFlight.user(core));
 
   transports.onFlowClosed((flow, reason) => {
+    stack.flowClosed(flow.id);
     if (reason === 'local') return;
     edge.flowClosed(flow.id);
     void coreWiring.flowFailed(flow.id).catch(onError);
@@ -203,6 +207,7 @@ function wire(
   const metrics: MetricSource[] = [
     ...coreWiring.metrics,
     ...edgeWiring.metrics,
+    ...overload.metrics,
     { name: 'tidewater_sip_client_transactions', help: 'SIP client transactions alive.', type: 'gauge', read: () => stack.transactionCount.client },
     { name: 'tidewater_sip_server_transactions', help: 'SIP server transactions alive.', type: 'gauge', read: () => stack.transactionCount.server },
   ];
@@ -213,6 +218,7 @@ function wire(
     stop() {
       coreWiring.stop();
       edgeWiring.stop();
+      overload.stop();
     },
   };
 }

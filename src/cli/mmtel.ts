@@ -13,6 +13,7 @@ import { startMetricsServer, type MetricSource } from '../observability/http.js'
 import { Lifecycle } from '../observability/lifecycle.js';
 import { createLogger, errorSink } from '../observability/log.js';
 import { SipInFlight } from '../observability/sip-in-flight.js';
+import { startOverloadControl } from '../observability/overload.js';
 import { ProxyCore, SipStack, TransportLayer, type ProxyListener, type TransportProtocol } from '../sip/index.js';
 import { XcapClient } from '../xdms/index.js';
 import type { ListenerInfo } from './all-in-one.js';
@@ -47,7 +48,9 @@ export async function startMmtelAlone(config: AllInOneConfig): Promise<RunningSe
       listeners.push({ protocol, host: advertised, port: bound.port });
       info.push({ service: 'sip', protocol: protocol.toLowerCase(), address: bound.address, port: bound.port });
     }
-    const stack = new SipStack({ transport: transports, onError });
+    // New requests get 503 while the SIP listener's queue is over overload.targetLatencyMs.
+    const overload = startOverloadControl(config.overload, transports);
+    const stack = new SipStack({ transport: transports, onError, admit: overload.admit });
     transports.onMessage((m) => stack.receive(m));
     transports.onError(onError);
     const mmtel = createMmtelService({
@@ -73,6 +76,7 @@ export async function startMmtelAlone(config: AllInOneConfig): Promise<RunningSe
     });
     stack.setUser(inFlight.user(core));
     const gauges: MetricSource[] = [
+      ...overload.metrics,
       { name: 'tidewater_sip_client_transactions', help: 'SIP client transactions alive.', type: 'gauge', read: () => stack.transactionCount.client },
       { name: 'tidewater_sip_server_transactions', help: 'SIP server transactions alive.', type: 'gauge', read: () => stack.transactionCount.server },
     ];
@@ -86,6 +90,7 @@ export async function startMmtelAlone(config: AllInOneConfig): Promise<RunningSe
       lifecycle,
       inFlight: () => inFlight.counts(),
       stop: async () => {
+        overload.stop();
         await metrics.close();
         await transports.close();
         await source.close();

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Headings of docs/configuration.md, in order. */
-export const CONFIG_SECTIONS = ['General', 'Storage', 'Ports', 'TLS', 'Registration', 'Authentication', 'Portal', 'Service hosts', 'Application servers', 'Cluster', 'Logging'] as const;
+export const CONFIG_SECTIONS = ['General', 'Storage', 'Ports', 'TLS', 'Registration', 'Authentication', 'Portal', 'Service hosts', 'Application servers', 'Cluster', 'Overload', 'Logging'] as const;
 export type ConfigSection = (typeof CONFIG_SECTIONS)[number];
 
 /** Digest algorithms the registrar can challenge with (RFC 7616 §3.3, RFC 8760 §2). */
@@ -492,6 +492,17 @@ export const F = {
     valueName: 'uris',
     fromText: listText,
   }),
+  failoverTimeoutMs: field({
+    path: 'failoverTimeoutMs',
+    section: 'Cluster',
+    description:
+      'How long an edge or a core waits for any answer (a 100 is enough) from a node it sent a request to before trying the next node of the same name (coreUris, mmtelUris). A node that failed this way, by a transport error or by a 503, is tried last for 30 s. Longer than the slowest pause of a loaded node, or a slow request gets processed twice; shorter than clients give up.',
+    schema: z.number().int().min(200).max(30_000),
+    default: 2000,
+    allowed: 'an integer from 200 to 30000',
+    valueName: 'ms',
+    fromText: integerText,
+  }),
   trustedPeers: field({
     path: 'trustedPeers',
     section: 'Cluster',
@@ -514,6 +525,28 @@ export const F = {
     allowed: 'a list of addresses, each with an optional :port',
     valueName: 'list',
     fromText: listText,
+  }),
+  overloadEnabled: field({
+    path: 'overload.enabled',
+    section: 'Overload',
+    description:
+      'Whether a SIP process refuses new requests (503 with Retry-After, statelessly) while requests wait longer than overload.targetLatencyMs before it starts on them, so that under more load than it can serve it keeps serving what it can within that time instead of queueing until clients retransmit and everything fails. Requests inside a dialog, ACKs and CANCELs always pass.',
+    schema: z.boolean(),
+    default: true,
+    allowed: 'true or false',
+    valueName: 'bool',
+    fromText: booleanText,
+  }),
+  targetLatencyMs: field({
+    path: 'overload.targetLatencyMs',
+    section: 'Overload',
+    description:
+      'Longest a new request may wait, in ms, in the receive queue of a SIP process (measured through its UDP listener, event loop included) before the process refuses new ones. Under overload, an admitted request waits about this long at each pass through the process: a call set-up passes twice (the INVITE, then its answer). Well below T1 (500 ms), after which clients retransmit.',
+    schema: z.number().int().min(10).max(400),
+    default: 100,
+    allowed: 'an integer from 10 to 400',
+    valueName: 'ms',
+    fromText: integerText,
   }),
   logLevel: field({
     path: 'log.level',

@@ -58,6 +58,8 @@ const mmtel = z
   .strict()
   .prefault({});
 
+const overload = z.object({ enabled: withDefault(F.overloadEnabled), targetLatencyMs: withDefault(F.targetLatencyMs) }).strict().prefault({});
+
 const log = z.object({ level: withDefault(F.logLevel) }).strict().prefault({});
 
 /** Several Redis URLs are the seed nodes of a Redis Cluster, which has only database 0. */
@@ -109,11 +111,13 @@ export const allInOneConfigSchema = z
     xdmsUrl: F.xdmsUrl.schema,
     coreUris: F.coreUris.schema,
     mmtelUris: F.mmtelUris.schema,
+    failoverTimeoutMs: withDefault(F.failoverTimeoutMs),
     trustedPeers: withDefault(F.trustedPeers),
     dnsServers: F.dnsServers.schema,
     serviceHosts,
     ifc,
     mmtel,
+    overload,
     log,
   })
   .strict()

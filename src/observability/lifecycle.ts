@@ -44,7 +44,8 @@ export interface LifecycleOptions {
 }
 
 const DRAINING_REASON = 'Service Unavailable - draining';
-const ADMITTED: Admission = { ok: true };
+/** The answer that lets a request in. */
+export const ADMITTED: Admission = { ok: true };
 
 /** `1 call, 2 server transactions`, or `nothing`. */
 export function describeWork(counts: WorkCounts): string {

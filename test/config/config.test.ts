@@ -54,7 +54,9 @@ describe('configuration defaults', () => {
       serviceHosts: { edge: 'pcscf.example.com', icscf: 'icscf.example.com', scscf: 'scscf.example.com', mmtel: 'mmtel.example.com' },
       ifc: { asTimeoutMs: 2000 },
       mmtel: { internationalPrefixes: ['00', '011'], homeCountryCode: '1', maxDiversions: 5 },
+      failoverTimeoutMs: 2000,
       trustedPeers: [],
+      overload: { enabled: true, targetLatencyMs: 100 },
       log: { level: 'info' },
     });
   });
@@ -227,6 +229,8 @@ describe('configuration errors name the key and where the value came from', () =
     ['TIDEWATER_MMTEL_INTERNATIONAL_PREFIXES', '00,00', 'mmtel.internationalPrefixes', 'a list of up to 16 different prefixes'],
     ['TIDEWATER_MMTEL_HOME_COUNTRY_CODE', '+1', 'mmtel.homeCountryCode', '1 to 3 digits, not starting with 0'],
     ['TIDEWATER_MMTEL_MAX_DIVERSIONS', '21', 'mmtel.maxDiversions', 'an integer from 0 to 20'],
+    ['TIDEWATER_OVERLOAD_ENABLED', 'maybe', 'overload.enabled', 'true or false'],
+    ['TIDEWATER_OVERLOAD_TARGET_LATENCY_MS', '500', 'overload.targetLatencyMs', 'an integer from 10 to 400'],
   ])('%s=%s', (env, value, key, allowed) => {
     const problems = problemsOf({ env: { [env]: value } });
     expect(problems).toHaveLength(1);

@@ -77,6 +77,8 @@ export interface AllInOne extends SipCore {
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Port of the metrics and health listener, from its `listening metrics http` line. */
   metricsPort(): number;
+  /** Process id of the server started last (to pin it to a CPU, read its /proc entries). */
+  pid(): number;
 }
 
 /** Runs one `tidewater` CLI command; rejects with its output when it fails. */
@@ -158,6 +160,7 @@ export async function startAllInOne(opts: AllInOneOptions = {}): Promise<AllInOn
       if (!m) throw new Error(`no metrics listener in the output:\n${proc.stdout}`);
       return Number(m[1]);
     },
+    pid: () => proc.pid,
   };
   return core;
 }

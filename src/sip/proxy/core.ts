@@ -5,6 +5,7 @@ import { SipParseError } from '../message/errors.js';
 import { BRANCH_COOKIE, Via } from '../message/via.js';
 import { systemClock, type Clock } from '../clock.js';
 import type {
+  Admission,
   ClientTransaction,
   ClientTransactionHandler,
   ServerTransaction,
@@ -80,12 +81,12 @@ export interface ProxyCoreOptions {
    * (RFC 3261 §21.5.4), before any service sees the request: overload control, and a node that
    * is draining before it stops.
    */
-  admit?: (request: SipRequest) => Admission;
+  admit?: (request: SipRequest, consumed: readonly Uri[]) => Admission;
   onError?: (error: unknown) => void;
 }
 
-/** The answer of {@link ProxyCoreOptions.admit}. */
-export type Admission = { readonly ok: true } | { readonly ok: false; readonly retryAfterSeconds: number; readonly reason?: string };
+/** The answer of {@link ProxyCoreOptions.admit} (defined with the transaction layer, whose `admit` answers the same). */
+export type { Admission };
 
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 
@@ -209,7 +210,7 @@ export class ProxyCore implements TransactionUser {
     // request that has crossed several services, on every such hop, is what loop checks cost.
     if (!inDialog && !LocalHop.isLocal(server.flow) && this.isLoop(req, hash)) return server.respond(makeResponse(req, 482, undefined, newTag()));
     if (!inDialog && this.opts.admit && !LocalHop.isLocal(server.flow)) {
-      const admission = this.opts.admit(request);
+      const admission = this.opts.admit(request, consumed);
       if (!admission.ok) return server.respond(unavailable(req, admission));
     }
     const addressed = this.addressedService(request, consumed);

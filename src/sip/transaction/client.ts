@@ -88,6 +88,17 @@ abstract class ClientTransactionBase implements ClientTransaction {
     this.finish();
   }
 
+  /**
+   * The connection the request went out on closed before the final response: nothing can come
+   * back on it (a response over a stream comes on the request's connection, §18.2.2), so this is
+   * a transport error now rather than a timer B or C later. True when it applied.
+   */
+  connectionClosed(flowId: string): boolean {
+    if (this.current === 'terminated' || this.sentOn?.id !== flowId || this.finalDelivered) return false;
+    this.transportError(new Error(`connection ${flowId} closed before the final response`));
+    return true;
+  }
+
   /** Handles a response matched to this transaction (§17.1.3). */
   abstract receiveResponse(response: SipResponse, flow: Flow): void;
 

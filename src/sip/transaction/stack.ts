@@ -19,6 +19,7 @@ import { responseRoute } from './response-route.js';
 import { InviteServerTransaction, NonInviteServerTransaction } from './server.js';
 import {
   DEFAULT_TIMERS,
+  type Admission,
   type ClientTransaction,
   type ClientTransactionHandler,
   type MessageTransport,
@@ -48,7 +49,20 @@ export interface SipStackOptions {
   autoTrying?: number | false;
   /** Errors with nowhere else to go: malformed input, throwing callbacks, failed sends. Default: ignored. */
   onError?: (error: unknown, context: string) => void;
+  /**
+   * Admission of new work before any state is kept for it (overload control,
+   * src/observability/overload.ts): asked for each request that would start a server
+   * transaction outside a dialog (not ACK or CANCEL, no To tag). A refusal is answered 503
+   * Service Unavailable with Retry-After (RFC 3261 §21.5.4) statelessly (§8.2.7): no transaction,
+   * no timer, so that refusing stays cheap and keeps nothing however much is offered. A
+   * retransmission of a refused request is asked again. The ACK of a refused INVITE is absorbed
+   * (§8.2.7: a stateless UAS ignores ACKs), known by the To tag of the 503.
+   */
+  admit?: (request: SipRequest) => Admission;
 }
+
+/** To tags of stateless refusals start with this, per process: their ACKs are absorbed. */
+const REFUSAL_TAG = `rf${newTag()}-`;
 
 /** How many transactions are alive (for metrics and leak tests). */
 export interface TransactionCounts {
@@ -84,6 +98,7 @@ export class SipStack implements TransactionLayer {
   private user: TransactionUser | undefined;
   private readonly transport: MessageTransport;
   private readonly onError: (error: unknown, context: string) => void;
+  private readonly admit: ((request: SipRequest) => Admission) | undefined;
   private readonly ctx: TransactionContext;
   private readonly clients = new Map<string, ClientTx>();
   private readonly servers = new Map<string, ServerTx>();
@@ -101,6 +116,7 @@ export class SipStack implements TransactionLayer {
     this.transport = options.transport;
     this.user = options.user;
     this.onError = options.onError ?? (() => undefined);
+    this.admit = options.admit;
     this.ctx = {
       clock: options.clock ?? systemClock,
       timers: this.timers,
@@ -114,6 +130,17 @@ export class SipStack implements TransactionLayer {
       },
       removed: (tx) => this.remove(tx as ClientTx | ServerTx),
     };
+  }
+
+  /**
+   * A connection closed (TCP, TLS, WebSocket): the client transactions that sent their request on
+   * it and have no final response fail with a transport error at once, so a proxy fails over or
+   * answers instead of waiting for timer B (or, after a 100, timer C: minutes). Returns how many.
+   */
+  flowClosed(flowId: string): number {
+    let failed = 0;
+    for (const tx of [...this.clients.values()]) if (tx.connectionClosed(flowId)) failed++;
+    return failed;
   }
 
   setUser(user: TransactionUser): void {
@@ -216,12 +243,24 @@ export class SipStack implements TransactionLayer {
     const tx = this.matchServer(request, key);
     if (request.method === 'ACK') {
       // An ACK matching no transaction is the ACK for a 2xx (§17.2.1, §13.2.2.4); in Accepted the
-      // transaction passes it up too (RFC 6026 §7.1).
+      // transaction passes it up too (RFC 6026 §7.1). One for a stateless refusal ends here.
+      if (tx === undefined && request.to.tag?.startsWith(REFUSAL_TAG) === true) return;
       if (tx === undefined || tx.receiveAck()) this.toUser((u) => u.onAck(request, flow));
       return;
     }
     if (tx !== undefined) tx.receiveRetransmission();
-    else this.startServer(request, flow, key);
+    else if (this.admitted(request, flow)) this.startServer(request, flow, key);
+  }
+
+  /** Asks {@link SipStackOptions.admit} about a new request outside a dialog; answers a refusal statelessly. */
+  private admitted(request: SipRequest, flow: Flow): boolean {
+    if (this.admit === undefined || request.method === 'CANCEL' || request.to.tag !== undefined) return true;
+    const answer = this.admit(request);
+    if (answer.ok) return true;
+    const refusal = makeResponse(request, 503, answer.reason ?? 'Service Unavailable', `${REFUSAL_TAG}${newTag()}`);
+    refusal.append('retry-after', String(Math.max(0, Math.round(answer.retryAfterSeconds))));
+    this.sendStateless(refusal, responseRoute(request, flow).primary).catch((e: unknown) => this.report(e, 'sending a refusal'));
+    return false;
   }
 
   /** `key` is the request's {@link serverKey}: undefined for an RFC 2543 branch. */

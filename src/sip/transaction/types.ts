@@ -77,6 +77,13 @@ export type ServerTransactionFailure =
   | { readonly kind: 'transport'; readonly error: Error };
 
 /**
+ * Whether a node takes on a new request: the proxy core's `admit` (draining) and the stack's
+ * (overload control). A refusal is answered 503 Service Unavailable with Retry-After
+ * (RFC 3261 §21.5.4) and `reason` as its reason phrase.
+ */
+export type Admission = { readonly ok: true } | { readonly ok: false; readonly retryAfterSeconds: number; readonly reason?: string };
+
+/**
  * Added: what the transaction layer needs from the transport layer below it (RFC 3261 §18):
  * send bytes to a target and learn the flow they went out on. Inbound messages are pushed into
  * the layer with `SipStack.receive`.

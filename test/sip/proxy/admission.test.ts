@@ -1,6 +1,6 @@
 /**
  * Admission of new work: the core's `admit` hook (503 with Retry-After before any service sees
- * the request; in-dialog requests, ACK and CANCEL pass) and the latency-driven LoadMonitor.
+ * the request; in-dialog requests, ACK and CANCEL pass) and the LoadMonitor's gate on queueing delay.
  */
 import { describe, expect, it } from 'vitest';
 import { LoadMonitor } from '../../../src/sip/proxy/load-monitor.js';
@@ -56,56 +56,49 @@ describe('the admit hook of the proxy core', () => {
 });
 
 describe('LoadMonitor', () => {
-  function monitor(opts: { initialRate?: number; targetLatencyMs?: number } = {}) {
+  function monitor(targetLatencyMs = 50) {
     const clock = { t: 0, now: () => clock.t };
-    const m = new LoadMonitor({ clock, initialRate: opts.initialRate ?? 100, targetLatencyMs: opts.targetLatencyMs ?? 50, burstSeconds: 0.1, adjustEveryMs: 100 });
-    return { m, clock };
+    return { m: new LoadMonitor({ targetLatencyMs, retryAfterSeconds: 2, clock }), clock };
   }
 
-  /** Offers `perSecond` requests for `seconds`, recording `latency` each 10 ms; returns the admitted count. */
-  function offer(t: ReturnType<typeof monitor>, perSecond: number, seconds: number, latency: () => number): number {
-    let admitted = 0;
-    const step = 1000 / perSecond;
-    const end = t.clock.t + seconds * 1000;
-    let nextSample = t.clock.t;
-    for (; t.clock.t < end; t.clock.t += step) {
-      if (t.m.admit().ok) admitted += 1;
-      if (t.clock.t >= nextSample) {
-        t.m.record(latency());
-        nextSample += 10;
-      }
+  it('refuses with Retry-After once the delay has stood over the target as long as the target, until it is back within', () => {
+    const { m, clock } = monitor(50);
+    m.record(80);
+    clock.t = 49;
+    m.record(120);
+    expect(m.admit().ok).toBe(true);
+    clock.t = 50;
+    m.record(90);
+    expect(m.admit()).toEqual({ ok: false, retryAfterSeconds: 2, reason: 'Service Unavailable - overloaded' });
+    clock.t = 60;
+    m.record(50);
+    expect(m.admit().ok).toBe(true);
+    expect(m.stats).toEqual({ admitted: 2, refused: 1, latencyMs: 50 });
+  });
+
+  it('refuses nothing for a pause that drains sooner than the target', () => {
+    const { m, clock } = monitor(50);
+    for (const [t, delay] of [[0, 2], [10, 300], [20, 200], [30, 10], [40, 300], [80, 20]] as const) {
+      clock.t = t;
+      m.record(delay);
+      expect(m.admit().ok).toBe(true);
     }
-    return admitted;
-  }
-
-  it('admits about its rate of a larger offered load and refuses the rest with Retry-After', () => {
-    const t = monitor({ initialRate: 100 });
-    const admitted = offer(t, 1000, 0.09, () => 200); // within one adjustment period: the rate is still 100/s
-    expect(admitted).toBeGreaterThanOrEqual(9);
-    expect(admitted).toBeLessThanOrEqual(20);
-    const refusal = t.m.admit();
-    expect(refusal.ok).toBe(false);
-    expect(refusal.ok ? 0 : refusal.retryAfterSeconds).toBe(1);
   });
 
-  it('cuts its rate while latency is over the target, and raises it again once under', () => {
-    const t = monitor({ initialRate: 1000, targetLatencyMs: 50 });
-    offer(t, 2000, 2, () => 200);
-    const cut = t.m.stats.rate;
-    expect(cut).toBeLessThan(200);
-    offer(t, 2000, 5, () => 5);
-    expect(t.m.stats.rate).toBeGreaterThan(cut * 1.5);
-    expect(t.m.stats.refused).toBeGreaterThan(0);
-  });
-
-  it('does not raise its rate on an idle node', () => {
-    const t = monitor({ initialRate: 100 });
-    offer(t, 10, 10, () => 1);
-    expect(t.m.stats.rate).toBe(100);
+  it('ignores a measurement that is not a delay', () => {
+    const { m, clock } = monitor(50);
+    m.record(80);
+    clock.t = 100;
+    m.record(Number.NaN);
+    m.record(-1);
+    m.record(80);
+    expect(m.admit().ok).toBe(false);
+    expect(m.stats.latencyMs).toBe(80);
   });
 
   it('refuses bad settings naming them', () => {
-    expect(() => new LoadMonitor({ clock: { now: () => 0 }, targetLatencyMs: 0 })).toThrow(/targetLatencyMs/);
-    expect(() => new LoadMonitor({ clock: { now: () => 0 }, minRate: 10, maxRate: 5 })).toThrow(/minRate/);
+    const clock = { now: () => 0 };
+    expect(() => new LoadMonitor({ targetLatencyMs: 0, clock })).toThrow(/targetLatencyMs/);
+    expect(() => new LoadMonitor({ retryAfterSeconds: Number.POSITIVE_INFINITY, clock })).toThrow(/retryAfterSeconds/);
   });
 });
