@@ -26,7 +26,7 @@ import { FilterCriteriaCache } from '../ims/ifc/index.js';
 import type { MetricSource } from '../observability/http.js';
 import type { Logger } from '../observability/log.js';
 import type { SoftphoneTokens } from '../portal/index.js';
-import { DigestVerifier, NonceManager, parseUri, systemClock, type Flow, type ProxyCore, type SipUri } from '../sip/index.js';
+import { DigestVerifier, NonceManager, parseUri, systemClock, type Flow, type ProxyCore, type SipUri, type Uri } from '../sip/index.js';
 import type { NonceCountStore, RegistrationStore, SubscriptionStore } from '../storage/index.js';
 
 /** The S-CSCF's Service-Route (RFC 3608): originating requests come back to it with this user part. */
@@ -44,6 +44,8 @@ export interface EdgeWiringOptions {
   readonly lookupFlow: (flowId: string) => Flow | undefined;
   /** Host part of the Path (EdgeOptions.pathHost): this edge's address in a cluster. */
   readonly pathHost?: string;
+  /** The core nodes of a cluster (EdgeOptions.fromCore). */
+  readonly fromCore?: (flow: Flow) => boolean;
 }
 
 export interface EdgeWiring {
@@ -61,6 +63,7 @@ export function wireEdge(opts: EdgeWiringOptions): EdgeWiring {
   const edge = new EdgeService({
     host: config.serviceHosts.edge,
     ...(opts.pathHost ? { pathHost: opts.pathHost } : {}),
+    ...(opts.fromCore ? { fromCore: opts.fromCore } : {}),
     registrarRoute: `<sip:${config.serviceHosts.icscf};lr>`,
     tokens,
     lookupFlow: opts.lookupFlow,
@@ -123,6 +126,8 @@ export interface CoreWiring {
   attach(core: ProxyCore): void;
   /** An edge flow of this process failed: its bindings go (RFC 5626 §5.3). */
   flowFailed(flowId: string): Promise<number>;
+  /** True when the Route values consumed bring back a request an application server had from this S-CSCF (ISC). */
+  isIscReturn(consumed: readonly Uri[]): boolean;
   stop(): void;
 }
 
@@ -235,6 +240,7 @@ export function wireCore(opts: CoreWiringOptions): CoreWiring {
       regEvent.start();
     },
     flowFailed: (flowId) => expiry.flowFailed(flowId),
+    isIscReturn: (consumed) => isc.classify(consumed)?.kind === 'return',
     stop() {
       expiry.stop();
       regEvent.stop();

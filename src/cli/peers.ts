@@ -13,6 +13,7 @@ import { NodeDnsClient, SipResolver, TargetHealth, peerSetResolver, systemClock,
 export interface ClusterRouting {
   readonly resolve: TargetResolver;
   readonly health: TargetHealth;
+  readonly failoverTimeoutMs: number;
 }
 
 /** `peers` maps service hosts to their configured URIs (undefined: DNS). */
@@ -21,5 +22,5 @@ export function clusterRouting(config: AllInOneConfig, peers: ReadonlyArray<read
   const health = new TargetHealth({ clock: systemClock });
   const table = new Map<string, readonly string[]>();
   for (const [host, uris] of peers) if (uris) table.set(host, uris);
-  return { resolve: peerSetResolver({ peers: table, locator, health }), health };
+  return { resolve: peerSetResolver({ peers: table, locator, health }), health, failoverTimeoutMs: config.failoverTimeoutMs };
 }

@@ -15,7 +15,7 @@
  * `redisUrl` it is the deployment's key in Redis.
  */
 import { BlockList, isIP } from 'node:net';
-import type { AllInOneConfig } from '../config/index.js';
+import { ConfigError, fieldAt, type AllInOneConfig } from '../config/index.js';
 import { FlowTokens } from '../ims/edge/flow-token.js';
 import { CachedHss } from '../ims/hss-cache.js';
 import { LocalHss } from '../ims/hss-local.js';
@@ -49,6 +49,10 @@ async function storesWithKey<K extends StoreName>(config: AllInOneConfig, want: 
 
 /** `tidewater edge`: the P-CSCF alone. */
 export async function startEdge(config: AllInOneConfig): Promise<RunningServer> {
+  if (config.trustedPeers.length === 0) {
+    const f = fieldAt('trustedPeers')!;
+    throw new ConfigError([`config: trustedPeers (${f.flag}, ${f.env}) must name the core nodes for tidewater edge: requests for its clients come from them`]);
+  }
   const { stores, key } = await storesWithKey(config, ['registrations']);
   let hss: Awaited<ReturnType<typeof hssOf>> | undefined;
   try {
@@ -73,6 +77,8 @@ export async function startEdge(config: AllInOneConfig): Promise<RunningServer> 
       // The cores reach this edge's clients through its own address (TCP between nodes).
       const tcp = listeners.proxy.find((l) => l.protocol === 'TCP')!;
       const pathHost = `${tcp.host.includes(':') ? `[${tcp.host}]` : tcp.host}:${tcp.port};transport=tcp`;
+      // Requests for its clients come from the cores, which must be among trustedPeers.
+      const fromCore = trustedPeers(config);
       const wiring = wireEdge({
         config,
         key,
@@ -80,6 +86,7 @@ export async function startEdge(config: AllInOneConfig): Promise<RunningServer> 
         implicitSetOf: (impu) => implicit.hss.implicitSetOf(impu),
         lookupFlow,
         pathHost,
+        ...(fromCore ? { fromCore } : {}),
       });
       const routing = clusterRouting(config, [
         [config.serviceHosts.icscf, config.coreUris],
@@ -174,6 +181,7 @@ export async function startCore(config: AllInOneConfig): Promise<RunningServer> 
         metrics: wiring.metrics,
         describe: { registrations: stores.where.registrations, hss: config.hssUrl ?? 'subscriber store', mmtel: config.mmtelUris ?? `DNS ${config.serviceHosts.mmtel}` },
         attach: (core) => wiring.attach(core),
+        continuing: (consumed) => wiring.isIscReturn(consumed),
         stop: () => wiring.stop(),
       };
     },

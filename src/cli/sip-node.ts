@@ -7,8 +7,9 @@
 import { networkInterfaces } from 'node:os';
 import type { AllInOneConfig } from '../config/index.js';
 import { startMetricsServer, type MetricSource } from '../observability/http.js';
-import { Lifecycle } from '../observability/lifecycle.js';
+import { ADMITTED, Lifecycle } from '../observability/lifecycle.js';
 import { createLogger, errorSink, type Logger } from '../observability/log.js';
+import { startOverloadControl } from '../observability/overload.js';
 import { SipInFlight } from '../observability/sip-in-flight.js';
 import {
   ProxyCore,
@@ -18,6 +19,7 @@ import {
   type ProxyListener,
   type ProxyService,
   type TransportProtocol,
+  type Uri,
 } from '../sip/index.js';
 import type { ListenerInfo } from './all-in-one.js';
 import type { RunningServer } from './all-in-one-command.js';
@@ -87,6 +89,12 @@ export interface SipRole {
   attach?(core: ProxyCore, transports: TransportLayer): void;
   /** Lines for the start-up log. */
   readonly describe?: Record<string, unknown>;
+  /**
+   * True for a request that continues work this node already took on (an application server
+   * sending back a call this core is setting up): admitted even while draining, or that call
+   * would fail instead of finishing within the grace period.
+   */
+  continuing?(consumed: readonly Uri[]): boolean;
   stop?(): void | Promise<void>;
 }
 
@@ -134,9 +142,14 @@ export async function startSipNode(spec: SipNodeSpec): Promise<RunningServer> {
   };
   try {
     const listeners = await listenSip(transports, config.bind, spec.sip, spec.tls);
-    const stack = new SipStack({ transport: transports, onError, autoTrying: false });
+    // Overload control refuses new requests statelessly, before any transaction (overload.ts).
+    const overload = startOverloadControl(config.overload, transports);
+    cleanup.push(() => overload.stop());
+    const stack = new SipStack({ transport: transports, onError, autoTrying: false, ...(overload.admit ? { admit: overload.admit } : {}) });
     transports.onMessage((m) => stack.receive(m));
     transports.onError(onError);
+    // A node that died takes its connections with it: what was sent on them fails over at once.
+    transports.onFlowClosed((flow) => void stack.flowClosed(flow.id));
     const role = await spec.build({ transports, listeners, log, onError });
     if (role.stop) cleanup.push(() => role.stop!());
     const lifecycle = new Lifecycle({ graceMs: config.shutdownGraceMs });
@@ -148,13 +161,14 @@ export async function startSipNode(spec: SipNodeSpec): Promise<RunningServer> {
       services: [...role.services],
       ...(role.defaultService ? { defaultService: role.defaultService } : {}),
       ...role.core,
-      admit: lifecycle.admit,
+      admit: (request, consumed) => (role.continuing?.(consumed) ? ADMITTED : lifecycle.admit()),
       onError,
     });
     stack.setUser(inFlight.user(core));
     role.attach?.(core, transports);
     const gauges: MetricSource[] = [
       ...(role.metrics ?? []),
+      ...overload.metrics,
       { name: 'tidewater_sip_client_transactions', help: 'SIP client transactions alive.', type: 'gauge', read: () => stack.transactionCount.client },
       { name: 'tidewater_sip_server_transactions', help: 'SIP server transactions alive.', type: 'gauge', read: () => stack.transactionCount.server },
     ];

@@ -12,7 +12,7 @@ const CLI = path.resolve(import.meta.dirname, '../../bin/tidewater.js');
 
 async function start(command: string, extra: string[]) {
   const dir = mkdtempSync(path.join(tmpdir(), `tw-${command}-`));
-  const proc = await startProcess(process.execPath, [CLI, command, '--data-dir', dir, '--bind', '127.0.0.1', ...extra], {
+  const proc = await startProcess(process.execPath, [CLI, command, '--data-dir', dir, '--bind', '127.0.0.1', '--metrics-port', '0', ...extra], {
     readyLine: new RegExp(`tidewater ${command} for example.com ready`),
     timeoutMs: 20_000,
   });
@@ -48,6 +48,9 @@ describe('services started alone', () => {
     const { proc, url } = await start('xdms', ['--xdms-port', '0']);
     try {
       expect((await fetch(`${url('xdms')}/ping`)).status).toBe(200);
+      // Like every Tidewater process, it answers the orchestrator's probes on its metrics port.
+      expect((await fetch(`${url('metrics')}/health/ready`)).status).toBe(200);
+      expect((await fetch(`${url('metrics')}/health/live`)).status).toBe(200);
       const doc = `${url('xdms')}/org.etsi.ngn.simservs/users/${encodeURIComponent('sip:6505555002@example.com')}/simservs.xml`;
       expect((await fetch(doc)).status).toBe(404);
     } finally {

@@ -70,11 +70,13 @@ describe('all-in-one on PostgreSQL and Redis', () => {
     await server?.stop();
   });
 
-  it('migrates its fresh database itself and keeps no SQLite database in the data folder, only the nonce key', async () => {
+  it('migrates its fresh database itself and keeps nothing in the data folder: no SQLite database, and the nonce key in Redis', async () => {
     const migrate = await tidewaterCli(['migrate', '--config', path.join(core.dataDir, 'config.yaml')]);
     expect(migrate).toMatch(/^schema is up to date \(version \d+\)$/m);
-    expect(existsSync(path.join(core.dataDir, 'nonce.key'))).toBe(true);
     expect(existsSync(path.join(core.dataDir, 'tidewater.sqlite'))).toBe(false);
+    // Every node of a deployment shares the key its nonces are made with: the first one made it in Redis.
+    expect(existsSync(path.join(core.dataDir, 'nonce.key'))).toBe(false);
+    expect(Buffer.from((await bindings.client.get(`${prefix}secret`)) ?? '', 'base64')).toHaveLength(32);
   });
 
   it('registers two numbers added with tidewater subscriber add, connects a call from A to B, and keeps the bindings in Redis', async () => {

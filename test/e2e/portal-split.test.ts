@@ -30,7 +30,7 @@ let cookie = '';
 /** Starts `tidewater <command>` on a fresh data folder of its own, on loopback. */
 async function start(command: string, extra: string[]): Promise<RunningProcess> {
   const dir = mkdtempSync(path.join(tmpdir(), `tw-split-${command}-`));
-  const proc = await startProcess(process.execPath, [CLI, command, '--data-dir', dir, '--bind', '127.0.0.1', '--api-key', KEY, ...extra], {
+  const proc = await startProcess(process.execPath, [CLI, command, '--data-dir', dir, '--bind', '127.0.0.1', '--api-key', KEY, '--metrics-port', '0', ...extra], {
     readyLine: new RegExp(`tidewater ${command} for ${DOMAIN} ready`),
     timeoutMs: 20_000,
   });

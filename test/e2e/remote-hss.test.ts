@@ -17,7 +17,7 @@ let core: AllInOne;
 
 beforeAll(async () => {
   requireTool('sipp', 'sip-tester');
-  hss = await startProcess(process.execPath, [CLI, 'hss', '--data-dir', hssDir, '--bind', '127.0.0.1', '--hss-port', '0', '--hss-provisioning-port', '0'], {
+  hss = await startProcess(process.execPath, [CLI, 'hss', '--data-dir', hssDir, '--bind', '127.0.0.1', '--hss-port', '0', '--hss-provisioning-port', '0', '--metrics-port', '0'], {
     readyLine: /tidewater hss for example.com ready/,
     timeoutMs: 20_000,
   });

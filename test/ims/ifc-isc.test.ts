@@ -62,6 +62,8 @@ interface RigOptions {
   /** Carol is provisioned but not registered. */
   readonly carolUnregistered?: boolean;
   readonly extraServices?: ProxyService[];
+  /** Isc's returnHost: the S-CSCF's own address, as a cluster core has it. */
+  readonly returnHost?: string;
 }
 
 async function rig(o: RigOptions = {}) {
@@ -103,11 +105,12 @@ async function rig(o: RigOptions = {}) {
     serviceRoute: `<sip:orig@${SCSCF};lr>`,
   });
   const inProcess = new Set<string>((o.extraServices ?? []).flatMap((s) => s.hosts));
-  const isc = new Isc({ host: SCSCF, asTimeoutMs: AS_TIMEOUT, inProcess: (u) => inProcess.has(u.host), now: () => clockRef.now?.() ?? 0 });
+  const isc = new Isc({ host: SCSCF, ...(o.returnHost ? { returnHost: o.returnHost } : {}), asTimeoutMs: AS_TIMEOUT, inProcess: (u) => inProcess.has(u.host), now: () => clockRef.now?.() ?? 0 });
   // The test's UAs play the edge and the I-CSCF, peers of the S-CSCF; application servers are not.
   const trusted = (flow: Flow): boolean => flow.remote.address !== AS.address && flow.remote.address !== STRANGER;
   const scscf = new ScscfService({ host: SCSCF, home, hss, registrations, registrar, icscf: 'sip:icscf.example.com', name: `sip:${SCSCF}`, isc, trusted });
-  const r = proxyRig({ services: [scscf, ...(o.extraServices ?? [])] });
+  // A cluster core's S-CSCF also takes what is addressed to the node itself (ISC returns).
+  const r = proxyRig({ services: [scscf, ...(o.extraServices ?? [])], ...(o.returnHost ? { defaultService: scscf } : {}) });
   clockRef.now = () => r.clock.now();
   const settle = async (): Promise<void> => {
     for (let i = 0; i < 12; i++) await r.net.flush();
@@ -288,6 +291,34 @@ describe('ISC: DefaultHandling', () => {
         expect(requests(t.bob, 'INVITE')).toHaveLength(0);
       }
     }
+  });
+
+  it('a cluster core (returning to its own address): an AS that answers after the timeout does not start the call twice', async () => {
+    const t = await rig({ bob: [{ sessionCase: 1, dh: 0 }], returnHost: `${PROXY.address}:${PROXY.port}` });
+    const as = t.r.ua(AS.address, AS.port);
+    const held: SipRequest[] = [];
+    as.onMessage = ({ data }) => {
+      const m = parseMessage(data);
+      if (m instanceof SipRequest && m.method === 'INVITE') held.push(m);
+    };
+    send(t.alice, originating(t.alice));
+    await t.settle();
+    expect(held).toHaveLength(1);
+    expect(held[0]!.getAll('route').join()).toContain(`@${PROXY.address}:${PROXY.port};lr`);
+    t.r.clock.advance(AS_TIMEOUT + 10);
+    await t.settle();
+    // Continued without the AS, inside the S-CSCF: the callee has the call once.
+    expect(requests(t.bob, 'INVITE')).toHaveLength(1);
+    // The AS wakes up and proxies the INVITE back: the session already went on without it.
+    const late = held[0]!.clone();
+    late.popFirstValue('route');
+    const via = new Via('UDP', AS.address, AS.port);
+    via.params.set('branch', 'z9hG4bKlate1');
+    late.pushVia(via);
+    send(as, late);
+    await t.settle();
+    expect(statuses(as)).toContain(480);
+    expect(requests(t.bob, 'INVITE')).toHaveLength(1);
   });
 
   it('an AS that rang (alive) and then failed is not skipped: its failure reaches the caller', async () => {

@@ -212,11 +212,12 @@ export class Isc {
 
   /**
    * The state a request coming back with `token` continues from, undefined for an unknown or
-   * expired token. The AS is alive: its timer stops.
+   * expired token, or for the AS's own return after it timed out (`fromAs`): the session went on
+   * without it (DefaultHandling) or failed, and must not start twice. The AS is alive: its timer stops.
    */
-  resume(token: string): ServiceState | undefined {
+  resume(token: string, fromAs = true): ServiceState | undefined {
     const entry = this.lookup(token);
-    if (!entry) return undefined;
+    if (!entry || (fromAs && entry.leg.timedOut)) return undefined;
     this.markAlive(entry.leg);
     return entry.state;
   }
@@ -255,7 +256,8 @@ export class Isc {
     if (status < 300 || alive) return;
     if (!leg.timedOut && status !== 408 && (status < 500 || status > 599)) return;
     if (leg.defaultHandling === DefaultHandling.SESSION_CONTINUED) {
-      rctx.forward({ routes: [this.returnRoute(leg.token)] }, { recordRoute: false });
+      // Continued here, in this process: through the service host, never over the network.
+      rctx.forward({ routes: [`<sip:${TOKEN_PREFIX}${leg.token}@${this.host};lr>`] }, { recordRoute: false });
     } else if (leg.timedOut) {
       rctx.replace(makeResponse(rctx.request, 408, 'Request Timeout - application server did not answer', newTag()));
     }

@@ -159,7 +159,8 @@ export class ScscfService implements ProxyService {
    */
   private async returned(ctx: RequestContext, token: string): Promise<void> {
     ctx.defer();
-    const state = this.opts.isc!.resume(token);
+    // Only the S-CSCF itself continues a timed-out AS's session, through an in-process hop.
+    const state = this.opts.isc!.resume(token, ctx.flow !== undefined);
     if (!state) return ctx.respond(480, 'Temporarily Unavailable - service state expired');
     return this.services(ctx, this.diverted(ctx, state) ?? state);
   }

@@ -56,6 +56,12 @@ export interface EdgeOptions {
    * Keyed by the registered AoR.
    */
   readonly recover?: (flowId: string) => Promise<ReadonlyMap<string, FlowRegistration>>;
+  /**
+   * The nodes of the core (a cluster's `trustedPeers`): a request from one whose Route names a
+   * flow of this edge (the Path it stored) is for that client, not from one. Without it, only
+   * requests from services of this process are.
+   */
+  readonly fromCore?: (flow: Flow) => boolean;
 }
 
 /** Methods routed for clients (RFC 3261, 3262, 3311, 3428, 6665, 6086). */
@@ -80,6 +86,7 @@ export class EdgeService implements ProxyService {
 
   onInitialRequest(ctx: RequestContext): void | Promise<void> {
     if (!ctx.flow) return this.terminating(ctx);
+    if (this.opts.fromCore?.(ctx.flow) && this.opts.tokens.flowOfRoutes(ctx.consumedRoutes, ctx.flow) !== undefined) return this.terminating(ctx);
     if (ctx.request.method === 'REGISTER') return this.register(ctx, ctx.flow);
     if (ctx.request.method === 'OPTIONS' && isServerUri(ctx.request.uri)) return ctx.respond(200, 'OK', [['Allow', ALLOW]]);
     if (!this.flows.has(ctx.flow.id) && this.opts.recover) return this.recoverThenOriginate(ctx, ctx.flow);
