@@ -39,12 +39,25 @@ async function hssOf(config: AllInOneConfig): Promise<{ hss: CachedHss; close():
   return { hss: new CachedHss(local), close: () => stores.close() };
 }
 
-/** Opens the stores `want` and the deployment's key (Redis's with `redisUrl`, else the data folder's). */
-async function storesWithKey<K extends StoreName>(config: AllInOneConfig, want: readonly K[]) {
+/**
+ * What a SIP role runs on: the stores `want`, the deployment's key (Redis's with `redisUrl`,
+ * else the data folder's) and the HSS; `close()` closes them all. Nothing stays open on failure.
+ */
+async function openRole<K extends StoreName>(config: AllInOneConfig, want: readonly K[]) {
   const stores = await openStores(config, want, {
     onError: (backend, error) => process.emitWarning(`${backend} connection failed (${error.message}); requests needing it get 503 until it is back`),
   });
-  return { stores, key: stores.redis?.sharedKey ?? loadNonceKey(config.dataDir) };
+  try {
+    const source = await hssOf(config);
+    const close = async (): Promise<void> => {
+      await source.close();
+      await stores.close();
+    };
+    return { stores, key: stores.redis?.sharedKey ?? loadNonceKey(config.dataDir), hss: source.hss, close };
+  } catch (e) {
+    await stores.close();
+    throw e;
+  }
 }
 
 /** `tidewater edge`: the P-CSCF alone. */
@@ -53,25 +66,14 @@ export async function startEdge(config: AllInOneConfig): Promise<RunningServer> 
     const f = fieldAt('trustedPeers')!;
     throw new ConfigError([`config: trustedPeers (${f.flag}, ${f.env}) must name the core nodes for tidewater edge: requests for its clients come from them`]);
   }
-  const { stores, key } = await storesWithKey(config, ['registrations']);
-  let hss: Awaited<ReturnType<typeof hssOf>> | undefined;
-  try {
-    hss = await hssOf(config);
-  } catch (e) {
-    await stores.close();
-    throw e;
-  }
-  const implicit = hss;
   const certificate = edgeCertificate(config);
+  const { stores, key, hss, close } = await openRole(config, ['registrations']);
   return startSipNode({
     name: 'edge',
     config,
     sip: edgeListeners(config),
     tls: { cert: certificate.cert, key: certificate.key },
-    close: async () => {
-      await implicit.close();
-      await stores.close();
-    },
+    close,
     build: async ({ transports, listeners }) => {
       const lookupFlow = (id: string) => transports.getFlow(id);
       // The cores reach this edge's clients through its own address (TCP between nodes).
@@ -83,7 +85,7 @@ export async function startEdge(config: AllInOneConfig): Promise<RunningServer> 
         config,
         key,
         registrations: stores.registrations,
-        implicitSetOf: (impu) => implicit.hss.implicitSetOf(impu),
+        implicitSetOf: (impu) => hss.implicitSetOf(impu),
         lookupFlow,
         pathHost,
         ...(fromCore ? { fromCore } : {}),
@@ -133,15 +135,7 @@ export function trustedPeers(config: AllInOneConfig): ((flow: Flow) => boolean) 
 
 /** `tidewater core`: the I-CSCF and S-CSCF alone, on UDP and TCP `sipPort`. */
 export async function startCore(config: AllInOneConfig): Promise<RunningServer> {
-  const { stores, key } = await storesWithKey(config, ['registrations', 'nonceCounts', 'subscriptions']);
-  let hss: Awaited<ReturnType<typeof hssOf>> | undefined;
-  try {
-    hss = await hssOf(config);
-  } catch (e) {
-    await stores.close();
-    throw e;
-  }
-  const source = hss;
+  const { stores, key, hss, close } = await openRole(config, ['registrations', 'nonceCounts', 'subscriptions']);
   return startSipNode({
     name: 'core',
     config,
@@ -149,17 +143,14 @@ export async function startCore(config: AllInOneConfig): Promise<RunningServer> 
       ['UDP', config.sipPort],
       ['TCP', config.sipPort],
     ],
-    close: async () => {
-      await source.close();
-      await stores.close();
-    },
+    close,
     build: async ({ listeners, log, onError }) => {
       const tcp = listeners.proxy.find((l) => l.protocol === 'TCP')!;
       const host = tcp.host.includes(':') ? `[${tcp.host}]` : tcp.host;
       const trusted = trustedPeers(config);
       const wiring = wireCore({
         config,
-        hss: source.hss,
+        hss,
         registrations: stores.registrations,
         nonceCounts: stores.nonceCounts,
         subscriptions: stores.subscriptions,

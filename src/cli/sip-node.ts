@@ -126,7 +126,9 @@ export async function startSipNode(spec: SipNodeSpec): Promise<RunningServer> {
   const { config } = spec;
   const log = createLogger(config.log.level);
   const onError = errorSink(log, spec.name);
-  const transports = new TransportLayer();
+  // A node cut off the network answers no keepalive: its connections close within
+  // 2 x failoverTimeoutMs and what waited on them fails over, as if it had been killed.
+  const transports = new TransportLayer({ outboundKeepaliveMs: config.failoverTimeoutMs });
   const cleanup: Array<() => void | Promise<void>> = [];
   if (spec.close) cleanup.push(spec.close);
   cleanup.push(() => transports.close());

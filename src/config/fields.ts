@@ -496,7 +496,7 @@ export const F = {
     path: 'failoverTimeoutMs',
     section: 'Cluster',
     description:
-      'How long an edge or a core waits for any answer (a 100 is enough) from a node it sent a request to before trying the next node of the same name (coreUris, mmtelUris). A node that failed this way, by a transport error or by a 503, is tried last for 30 s. Longer than the slowest pause of a loaded node, or a slow request gets processed twice; shorter than clients give up.',
+      'How long an edge or a core waits for any answer (a 100 is enough) from a node it sent a request to before trying the next node of the same name (coreUris, mmtelUris). A node that failed this way, by a transport error or by a 503, is tried last for 30 s. Also the keepalive of the connections a node opens: quiet this long, they are pinged (CRLF, RFC 5626); silent twice this long, they are closed and what waited on them fails over, so a node cut off the network is left as fast as a killed one. Longer than the slowest pause of a loaded node, or a slow request gets processed twice; shorter than clients give up.',
     schema: z.number().int().min(200).max(30_000),
     default: 2000,
     allowed: 'an integer from 200 to 30000',

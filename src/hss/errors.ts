@@ -63,6 +63,15 @@ export class HssError extends Error {
     return HSS_ERRORS[this.code].status;
   }
 
+  /**
+   * What a SIP service answers when this failure stops it (ProxyCore reads it): 503 while the
+   * HSS or its store cannot be reached, 504 when it did not answer in time, else 500.
+   */
+  get sipStatus(): number {
+    const status = this.status;
+    return status === 503 || status === 504 ? status : 500;
+  }
+
   /** The Diameter result code of a Cx-mapped error, if any. */
   get resultCode(): number | undefined {
     const entry: { status: number; resultCode?: number } = HSS_ERRORS[this.code];

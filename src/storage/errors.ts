@@ -39,6 +39,11 @@ export class StorageError extends Error {
   ) {
     super(message, cause === undefined ? undefined : { cause });
   }
+
+  /** What a SIP service answers when this failure stops it (ProxyCore reads it). */
+  get sipStatus(): number {
+    return STORAGE_ERROR_STATUS[this.code].sip;
+  }
 }
 
 /** Wraps a backend failure as `TW_ERR_STORAGE_UNAVAILABLE`, keeping a {@link StorageError} as is. */

@@ -278,4 +278,38 @@ describe('cluster: edges, cores, MMTel, HSS, XDMS and portal as separate process
     expect(res.stats.successful).toBeGreaterThanOrEqual(595);
     expect(await unregisteredOf(ALL)).toEqual([]);
   }, 180_000);
+
+  it('Redis restarting during calls and re-registrations: what fails meanwhile is answered at once, then everything is back by itself, no registration lost', async () => {
+    const load = calls(300, 20, 'calls-redis');
+    const rereg = Promise.all([register('ua1', 'edge1', REREG_PORT, REREG_1, 10), register('ua2', 'edge2', REREG_PORT, REREG_2, 10)]);
+    await new Promise((r) => setTimeout(r, 3000));
+    await redis.restart();
+    const [res, regs] = await Promise.all([load, rereg]);
+    // What failed while Redis was away was answered at once with a server error (the cores'
+    // 503s, which the edge turns into 500, RFC 3261 §16.7), nothing hung; the load went on.
+    for (const run of [res, ...regs]) {
+      expect(run.stats.timeouts, describeRun(run)).toBe(0);
+      expect(Object.keys(unexpectedAnswers(run)).filter((answer) => !answer.startsWith('50')), describeRun(run)).toEqual([]);
+    }
+    expect(res.stats.successful, describeRun(res) + serverOutput()).toBeGreaterThan(200);
+    expect(await unregisteredOf(ALL)).toEqual([]);
+    const after = await calls(100, 50, 'calls-after-redis');
+    expect(after.stats.failed, describeRun(after) + serverOutput()).toBe(0);
+    const again = await register('ua1', 'edge1', REREG_PORT, REREG_1, 20);
+    expect(again.stats.failed, describeRun(again)).toBe(0);
+  }, 180_000);
+
+  it('PostgreSQL restarting during re-registrations: the HSS answers again by itself, no subscriber or registration lost', async () => {
+    const rereg = register('ua2', 'edge2', REREG_PORT, REREG_2, 10);
+    await new Promise((r) => setTimeout(r, 3000));
+    await pg.restart();
+    const during = await rereg;
+    expect(during.stats.timeouts, describeRun(during)).toBe(0);
+    expect(Object.keys(unexpectedAnswers(during)).filter((answer) => !answer.startsWith('50')), describeRun(during)).toEqual([]);
+    expect(await unregisteredOf(ALL)).toEqual([]);
+    const again = await register('ua2', 'edge2', REREG_PORT, REREG_2, 20);
+    expect(again.stats.failed, describeRun(again) + serverOutput()).toBe(0);
+    const after = await calls(100, 50, 'calls-after-postgres');
+    expect(after.stats.failed, describeRun(after) + serverOutput()).toBe(0);
+  }, 180_000);
 });

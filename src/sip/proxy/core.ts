@@ -496,12 +496,24 @@ export class ProxyCore implements TransactionUser {
 
 /**
  * The answer to a request whose handling threw: a header the service needed was malformed
- * (a 400 saying which, RFC 3261 §21.4.1), or anything else (500).
+ * (a 400 saying which, RFC 3261 §21.4.1); an error that names its SIP status (`sipStatus`: a
+ * store or HSS unreachable, 503 with Retry-After; timed out, 504); anything else, 500.
  */
 function failureResponse(req: SipRequest, e: unknown, toTag: string): SipResponse {
   if (e instanceof SipParseError) return makeResponse(req, e.status, `${e.status === 400 ? 'Bad Request - ' : ''}${e.reasonPhrase}`, toTag);
+  const status = (e as { sipStatus?: unknown } | null)?.sipStatus;
+  if (status === 503) {
+    // A store or server this service needs is gone for now (RFC 3261 §21.5.4): come back later.
+    const res = makeResponse(req, 503, 'Service Unavailable - a store it needs is unreachable', toTag);
+    res.append('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+    return res;
+  }
+  if (status === 504) return makeResponse(req, 504, 'Server Time-out', toTag);
   return makeResponse(req, 500, 'Server Internal Error', toTag);
 }
+
+/** Retry-After of a 503 for a store that is unreachable: stores restart within seconds. */
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
 
 const IGNORE_RESPONSES: ClientTransactionHandler = {
   onResponse() {},

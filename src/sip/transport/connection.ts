@@ -10,6 +10,8 @@ export type FlowCloseReason =
   | 'remote'
   /** No traffic either way for the idle timeout. */
   | 'idle'
+  /** Our CRLF keepalive pings went unanswered (RFC 5626 §4.4.1): the peer is gone or cut off. */
+  | 'unresponsive'
   /** The byte stream could not be framed (RFC 3261 §18.3); the connection was dropped. */
   | 'framing-error'
   /** An upper layer asked for the flow to be closed. */
@@ -35,9 +37,17 @@ export interface ConnectionOptions {
   maxWriteBacklog: number;
   /** Largest inbound message. */
   maxMessageSize: number;
+  /**
+   * Stream connections we opened (not WebSocket): when nothing came in for this long, send a
+   * CRLFCRLF ping; when nothing (not even the CRLF pong) came in for twice this long, the peer
+   * is taken as gone and the connection closed as `unresponsive`, so what waits on it fails now
+   * rather than when TCP gives up (minutes). 0 disables.
+   */
+  keepaliveMs?: number;
 }
 
 const PONG = Buffer.from('\r\n', 'latin1');
+const PING = Buffer.from('\r\n\r\n', 'latin1');
 
 /**
  * One connection-backed flow (TCP, TLS, WS, WSS). Owns the idle timer and the write-backlog
@@ -48,7 +58,9 @@ export abstract class Connection {
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
   private lastActivity: number;
+  private lastInbound: number;
   private idleTimer: TimerHandle | undefined;
+  private keepaliveTimer: TimerHandle | undefined;
   private closeReason: FlowCloseReason | undefined;
   private lastError: Error | undefined;
   private finished = false;
@@ -60,7 +72,10 @@ export abstract class Connection {
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.lastActivity = options.clock.now();
+    this.lastInbound = this.lastActivity;
     if (options.idleTimeoutMs > 0) this.idleTimer = options.clock.setTimeout(() => this.checkIdle(), options.idleTimeoutMs);
+    const every = options.keepaliveMs ?? 0;
+    if (every > 0) this.keepaliveTimer = options.clock.setTimeout(() => this.checkAlive(), every);
   }
 
   /** True once closing started, for whatever reason; sends then fail. */
@@ -96,6 +111,7 @@ export abstract class Connection {
     if (this.closing) return;
     this.closeReason = reason;
     this.options.clock.clearTimeout(this.idleTimer);
+    this.options.clock.clearTimeout(this.keepaliveTimer);
     this.destroyTransport(reason);
   }
 
@@ -107,6 +123,7 @@ export abstract class Connection {
   /** Subclasses call this for every inbound byte run, message or keepalive. */
   protected touch(): void {
     this.lastActivity = this.options.clock.now();
+    this.lastInbound = this.lastActivity;
   }
 
   /** Subclasses call this for each whole inbound message. */
@@ -133,8 +150,19 @@ export abstract class Connection {
     if (this.finished) return;
     this.finished = true;
     this.options.clock.clearTimeout(this.idleTimer);
+    this.options.clock.clearTimeout(this.keepaliveTimer);
     this.hooks.closed(this, this.closeReason ?? 'remote', this.lastError);
     this.resolveClosed();
+  }
+
+  private checkAlive(): void {
+    if (this.closing) return;
+    const every = this.options.keepaliveMs!;
+    const silentFor = this.options.clock.now() - this.lastInbound;
+    if (silentFor >= 2 * every) return this.close('unresponsive');
+    // Quiet for a while: ask (the ping itself is not traffic that proves the peer alive).
+    if (silentFor >= every && this.backlog() + PING.length <= this.options.maxWriteBacklog) this.write(PING, () => undefined);
+    this.keepaliveTimer = this.options.clock.setTimeout(() => this.checkAlive(), every);
   }
 
   private checkIdle(): void {

@@ -48,6 +48,13 @@ export interface TransportLayerOptions {
   idleTimeoutMs?: number;
   /** Idle timeout for connections we opened (to other servers, or to UAs). Default 10 minutes; 0 disables. */
   outboundIdleTimeoutMs?: number;
+  /**
+   * TCP and TLS connections we opened: ping (CRLFCRLF, RFC 5626 §4.4.1) after this long without
+   * a byte in, and close the connection as unresponsive after twice as long, so that a peer cut
+   * off the network fails what waits on it within seconds. Default 0 (off): for links between
+   * the nodes of a deployment, whose peers answer pings.
+   */
+  outboundKeepaliveMs?: number;
   /** Giving up on opening a connection (TCP, TLS or WebSocket handshake included). Default 10 s. */
   connectTimeoutMs?: number;
   /** Most connections open at once, accepted and opened together. Default 10 000. */
@@ -119,6 +126,7 @@ export class TransportLayer {
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       idleTimeoutMs: options.idleTimeoutMs ?? 3_600_000,
       outboundIdleTimeoutMs: options.outboundIdleTimeoutMs ?? 600_000,
+      outboundKeepaliveMs: options.outboundKeepaliveMs ?? 0,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       maxConnections: options.maxConnections ?? 10_000,
       maxWriteBacklog: options.maxWriteBacklog ?? 1024 * 1024,
@@ -367,6 +375,7 @@ export class TransportLayer {
       idleTimeoutMs: accepted ? this.options.idleTimeoutMs : this.options.outboundIdleTimeoutMs,
       maxWriteBacklog: this.options.maxWriteBacklog,
       maxMessageSize: this.options.maxMessageSize,
+      keepaliveMs: accepted || ws ? 0 : this.options.outboundKeepaliveMs,
     };
     const connection = ws ? new WsConnection(ws, flow, this.hooks, options) : new StreamConnection(socket, flow, this.hooks, options);
     this.connections.set(id, connection);
@@ -456,6 +465,7 @@ const MINIMUMS: ReadonlyArray<[keyof TransportLayerOptions, number]> = [
   ['maxMessageSize', 1],
   ['idleTimeoutMs', 0],
   ['outboundIdleTimeoutMs', 0],
+  ['outboundKeepaliveMs', 0],
   ['connectTimeoutMs', 1],
   ['maxConnections', 1],
   ['maxWriteBacklog', 1],

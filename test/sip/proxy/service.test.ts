@@ -136,6 +136,28 @@ describe('the service contract on the proxy core', () => {
     expect(String(r.errors[0])).toMatch(/database down/);
   });
 
+  it('answers 503 with Retry-After when a service fails because a store it needs is unreachable, 504 when it timed out', async () => {
+    for (const [sipStatus, expected] of [
+      [503, 503],
+      [504, 504],
+    ] as const) {
+      const r = proxyRig({
+        defaultService: {
+          hosts: [],
+          onInitialRequest: async () => {
+            throw Object.assign(new Error('store unreachable'), { sipStatus });
+          },
+        },
+      });
+      const alice = r.ua('10.0.0.2');
+      send(alice, request(alice, 'OPTIONS', 'sip:bob@example.com'));
+      await r.net.flush();
+      expect(statuses(alice)).toEqual([expected]);
+      const answer = alice.received()[0]!.message!;
+      if (expected === 503) expect(answer.get('retry-after')).toBe('2');
+    }
+  });
+
   it('lets a service see each branch response and divert a busy callee elsewhere', async () => {
     const svc: ProxyService = {
       hosts: [],
