@@ -10,6 +10,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRedisStores, type RedisStores } from '../../src/storage/redis/index.js';
 import { startRole, type RoleProcess } from '../harness/cluster.js';
@@ -44,7 +45,10 @@ const number = (i: number) => String(FIRST_NUMBER + i);
 const password = (i: number) => `pw-${(i * 7919).toString(36)}-cluster`;
 
 let net: TestNetwork;
-let redis: RedisServer;
+let redis: RedisServer | undefined;
+/** The Redis URLs every node is given: one server, or the seed nodes of a Redis Cluster. */
+let redisUrls: readonly string[];
+let redisCluster = false;
 let pg: PostgresCluster;
 let work: string;
 let shared: RedisStores;
@@ -63,7 +67,7 @@ function sipUri(node: string): string {
 
 /** What every node of the deployment is configured with. */
 function common(): Record<string, unknown> {
-  return { domain: DOMAIN, apiKey: API_KEY, postgresUrl: pg.url, redisUrl: [redis.url], redisPrefix: 'twc:', log: { level: 'warn' }, shutdownGraceMs: 8000 };
+  return { domain: DOMAIN, apiKey: API_KEY, postgresUrl: pg.url, redisUrl: redisUrls, redisCluster, redisPrefix: 'twc:', log: { level: 'warn' }, shutdownGraceMs: 8000 };
 }
 
 function hssUrl(): string {
@@ -184,40 +188,50 @@ async function unregisteredOf(range: { from: number; count: number }): Promise<s
 
 const ALL = { from: 0, count: USERS } as const;
 
-describe('cluster: edges, cores, MMTel, HSS, XDMS and portal as separate processes', () => {
-  beforeAll(async () => {
-    requireTool('sipp', 'sip-tester');
-    work = await mkdtemp(join(tmpdir(), 'tw-cluster-'));
-    net = await createTestNetwork({ nodes: ['hss', 'xdms', 'portal', 'mmtel', 'core1', 'core2', 'edge1', 'edge2', 'ua1', 'ua2'] });
-    [redis, pg] = await Promise.all([net.startRedis(), net.startPostgres()]);
-    await tidewaterCli(['migrate', '--postgres-url', pg.url]);
-    const csv = join(work, 'subscribers.csv');
-    await writeFile(csv, Array.from({ length: USERS }, (_, i) => `${number(i)},${password(i)}`).join('\n') + '\n');
-    await tidewaterCli(['subscriber', 'import', csv, '--postgres-url', pg.url, '--data-dir', work]);
-    shared = await openRedisStores(redis.url, { prefix: 'twc:' });
-    const start = async (node: string, r: Parameters<typeof startRole>[2], config: Record<string, unknown>) => roles.set(node, await startRole(net, node, r, config));
-    await Promise.all([
-      start('hss', 'hss', { ...common(), hssPort: HSS_PORT, hssProvisioningPort: HSS_PROV_PORT }),
-      start('xdms', 'xdms', { ...common(), xdmsPort: XDMS_PORT }),
-    ]);
-    const xdmsUrl = `http://${net.node('xdms').address}:${XDMS_PORT}`;
-    await Promise.all([
-      start('mmtel', 'mmtel', { ...common(), sipPort: SIP_PORT, xdmsUrl }),
-      start('portal', 'portal', { ...common(), portalPort: PORTAL_PORT, hssProvisioningUrl: `http://${net.node('hss').address}:${HSS_PROV_PORT}`, xdmsUrl }),
-      start('core1', 'core', coreConfig()),
-      start('core2', 'core', coreConfig()),
-    ]);
-    await Promise.all([start('edge1', 'edge', edgeConfig()), start('edge2', 'edge', edgeConfig())]);
-  }, 240_000);
+/** Starts the network, the stores (one Redis, or a 3-master Redis Cluster) and every role, and imports the subscribers. */
+async function setUp(store: 'redis' | 'redis-cluster'): Promise<void> {
+  requireTool('sipp', 'sip-tester');
+  work = await mkdtemp(join(tmpdir(), 'tw-cluster-'));
+  net = await createTestNetwork({ nodes: ['hss', 'xdms', 'portal', 'mmtel', 'core1', 'core2', 'edge1', 'edge2', 'ua1', 'ua2'] });
+  if (store === 'redis-cluster') {
+    const [cluster, postgres] = await Promise.all([net.startRedisCluster(3), net.startPostgres()]);
+    [redis, redisUrls, redisCluster, pg] = [undefined, cluster.urls, true, postgres];
+  } else {
+    const [server, postgres] = await Promise.all([net.startRedis(), net.startPostgres()]);
+    [redis, redisUrls, redisCluster, pg] = [server, [server.url], false, postgres];
+  }
+  await tidewaterCli(['migrate', '--postgres-url', pg.url]);
+  const csv = join(work, 'subscribers.csv');
+  await writeFile(csv, Array.from({ length: USERS }, (_, i) => `${number(i)},${password(i)}`).join('\n') + '\n');
+  await tidewaterCli(['subscriber', 'import', csv, '--postgres-url', pg.url, '--data-dir', work]);
+  shared = await openRedisStores(redisUrls, { prefix: 'twc:', cluster: redisCluster });
+  const start = async (node: string, r: Parameters<typeof startRole>[2], config: Record<string, unknown>) => roles.set(node, await startRole(net, node, r, config));
+  await Promise.all([
+    start('hss', 'hss', { ...common(), hssPort: HSS_PORT, hssProvisioningPort: HSS_PROV_PORT }),
+    start('xdms', 'xdms', { ...common(), xdmsPort: XDMS_PORT }),
+  ]);
+  const xdmsUrl = `http://${net.node('xdms').address}:${XDMS_PORT}`;
+  await Promise.all([
+    start('mmtel', 'mmtel', { ...common(), sipPort: SIP_PORT, xdmsUrl }),
+    start('portal', 'portal', { ...common(), portalPort: PORTAL_PORT, hssProvisioningUrl: `http://${net.node('hss').address}:${HSS_PROV_PORT}`, xdmsUrl }),
+    start('core1', 'core', coreConfig()),
+    start('core2', 'core', coreConfig()),
+  ]);
+  await Promise.all([start('edge1', 'edge', edgeConfig()), start('edge2', 'edge', edgeConfig())]);
+}
 
-  afterAll(async () => {
-    await callee?.stop().catch(() => undefined);
-    await Promise.all([...roles.values()].map((r) => r.dispose().catch(() => undefined)));
-    await shared?.close();
-    await net?.destroy();
-    if (work) await rm(work, { recursive: true, force: true });
-  }, 120_000);
+async function tearDown(): Promise<void> {
+  await callee?.stop().catch(() => undefined);
+  callee = undefined;
+  await Promise.all([...roles.values()].map((r) => r.dispose().catch(() => undefined)));
+  await shared?.close();
+  await net?.destroy();
+  if (work) await rm(work, { recursive: true, force: true });
+  roles.clear();
+}
 
+/** Registration of every subscriber through both edges, then calls across the edges. */
+function registrationAndCallTests(): void {
   it('registers 2,000 imported subscribers through both edges', async () => {
     const results = await Promise.all([
       register('ua1', 'edge1', CALLER_PORT, CALLERS, 20),
@@ -236,6 +250,14 @@ describe('cluster: edges, cores, MMTel, HSS, XDMS and portal as separate process
     expect(res.stats.failed, describeRun(res) + serverOutput()).toBe(0);
     expect(res.stats.successful).toBe(200);
   }, 120_000);
+
+}
+
+describe('cluster: edges, cores, MMTel, HSS, XDMS and portal as separate processes, on one Redis', () => {
+  beforeAll(() => setUp('redis'), 240_000);
+  afterAll(tearDown, 120_000);
+
+  registrationAndCallTests();
 
   it('a core killed with -9 during calls and re-registrations: registrations all kept, the load goes on through the other core', async () => {
     const load = calls(600, 30, 'calls-kill');
@@ -283,7 +305,7 @@ describe('cluster: edges, cores, MMTel, HSS, XDMS and portal as separate process
     const load = calls(300, 20, 'calls-redis');
     const rereg = Promise.all([register('ua1', 'edge1', REREG_PORT, REREG_1, 10), register('ua2', 'edge2', REREG_PORT, REREG_2, 10)]);
     await new Promise((r) => setTimeout(r, 3000));
-    await redis.restart();
+    await redis!.restart();
     const [res, regs] = await Promise.all([load, rereg]);
     // What failed while Redis was away was answered at once with a server error (the cores'
     // 503s, which the edge turns into 500, RFC 3261 §16.7), nothing hung; the load went on.
@@ -312,4 +334,20 @@ describe('cluster: edges, cores, MMTel, HSS, XDMS and portal as separate process
     const after = await calls(100, 50, 'calls-after-postgres');
     expect(after.stats.failed, describeRun(after) + serverOutput()).toBe(0);
   }, 180_000);
+});
+
+describe('cluster: the same deployment on a 3-master Redis Cluster', () => {
+  beforeAll(() => setUp('redis-cluster'), 240_000);
+  afterAll(tearDown, 120_000);
+
+  registrationAndCallTests();
+
+  it('the registration records are spread over all three masters', async () => {
+    const masters = (shared.client as Cluster).nodes('master');
+    expect(masters).toHaveLength(3);
+    const records = await Promise.all(masters.map(async (m) => (await m.keys('twc:{*}:r:*')).length));
+    // 2,000 identities, 64 hash-tagged buckets spread over the slots of 3 masters.
+    for (const n of records) expect(n, JSON.stringify(records)).toBeGreaterThan(300);
+    expect(records.reduce((a, b) => a + b, 0)).toBe(USERS);
+  });
 });
