@@ -116,6 +116,25 @@ export interface RegistrationStore {
    */
   expiredBefore(now: number, limit: number): Promise<BindingRef[]>;
 
+  /**
+   * Like {@link expiredBefore}, but hands each due binding to one caller only, for sweepers on
+   * several core nodes sharing the store: a binding returned here is not returned again by any
+   * `claimExpired` with a `now` earlier than this `now + leaseMs`, from any node (a shared
+   * adapter's instances on the same data share the claims; a single-process adapter keeps them
+   * in its one instance). The claimer removes it with a CAS write within the lease; if it
+   * did not (it died, or its write failed), the binding is offered again once the lease is over.
+   * A claim follows the record, not the old data: a write of the AoR (a refresh, a removal, any
+   * CAS write) ends the claims on its bindings, so a refreshed binding is due at its new expiry
+   * and a removed one is gone. Up to `limit` bindings, earliest first as far as the adapter
+   * knows (one offered again after a lease may rank by its lease end). CAS still guards the
+   * write: a claim only keeps other sweepers from trying the same binding.
+   *
+   * An adapter may keep a claimed binding in its expiry index at the lease end (Redis does), so
+   * until then `expiredBefore` may leave it out and `nextExpiryAt` may report the lease end:
+   * that is when a sweeper can next claim it. `leaseMs` is a positive integer.
+   */
+  claimExpired(now: number, leaseMs: number, limit: number): Promise<BindingRef[]>;
+
   /** The earliest `expiresAt` of any stored binding, so a sweeper can sleep until then. */
   nextExpiryAt(): Promise<number | undefined>;
 

@@ -118,6 +118,24 @@ export interface SubscriptionStore {
    */
   expiredBefore(now: number, limit: number): Promise<SubscriptionRecord[]>;
 
+  /**
+   * Like {@link expiredBefore}, but hands each due subscription to one sweeper only: one
+   * returned here is not returned again by any `claimExpired` with a `now` earlier than this
+   * `now + leaseMs`, from any node (a shared adapter's instances on the same data share the
+   * claims; a single-process adapter keeps them in its one instance). The claimer ends it
+   * (deletes it with the returned version) within the lease; if it did not (it died, or lost the
+   * delete to a NOTIFY's write), the subscription is offered again once the lease is over, or at
+   * once after a write of the subscription: any write (a refresh, a NOTIFY, a delete) ends its
+   * claim, so a refreshed one is due at its new expiry and a deleted one is gone. Up to `limit`,
+   * earliest first as far as the adapter knows (one offered again after a lease may rank by its
+   * lease end). The delete's compare-and-set still decides who sends the final NOTIFY.
+   *
+   * An adapter may keep a claimed subscription in its expiry index at the lease end (Redis
+   * does), so until then `expiredBefore` may leave it out and `nextExpiryAt` may report the
+   * lease end. `leaseMs` is a positive integer.
+   */
+  claimExpired(now: number, leaseMs: number, limit: number): Promise<SubscriptionRecord[]>;
+
   /** The earliest `expiresAt` of any stored subscription, so a sweeper can sleep until then. */
   nextExpiryAt(): Promise<number | undefined>;
 

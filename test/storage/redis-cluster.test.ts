@@ -79,6 +79,7 @@ async function clusterStores(prefix: string): Promise<RedisStores> {
 async function clusterHarness(): Promise<RegistrationHarness & { stores: () => RedisStores }> {
   const prefix = testPrefix();
   let stores = await clusterStores(prefix);
+  const peers: RedisStores[] = [];
   return {
     store: stores.registrations,
     stores: () => stores,
@@ -87,14 +88,19 @@ async function clusterHarness(): Promise<RegistrationHarness & { stores: () => R
       stores = await clusterStores(prefix);
       return stores.registrations;
     },
+    peer: async () => {
+      const peer = await clusterStores(prefix);
+      peers.push(peer);
+      return peer.registrations;
+    },
     close: async () => {
       await deleteKeys(stores.client, prefix);
-      await stores.close();
+      await Promise.all([stores, ...peers].map((s) => s.close()));
     },
   };
 }
 
-registrationStoreContract('redis cluster (3 masters)', clusterHarness, { persistent: true });
+registrationStoreContract('redis cluster (3 masters)', clusterHarness, { persistent: true, shared: true });
 
 nonceCountStoreContract(
   'redis cluster (3 masters)',

@@ -20,11 +20,12 @@ afterAll(async () => {
   await redis?.dispose();
 });
 
-/** Stores on a fresh prefix; `reopen` connects a new client to the same prefix. */
+/** Stores on a fresh prefix; `reopen` and `peer` connect a new client to the same prefix. */
 async function redisHarness(options: RedisStoresOptions = {}): Promise<RegistrationHarness> {
   const { url } = await endpoint();
   const prefix = testPrefix();
   let stores = await openRedisStores(url, { ...options, prefix });
+  const peers: RedisStores[] = [];
   return {
     store: stores.registrations,
     reopen: async () => {
@@ -32,15 +33,20 @@ async function redisHarness(options: RedisStoresOptions = {}): Promise<Registrat
       stores = await openRedisStores(url, { ...options, prefix });
       return stores.registrations;
     },
+    peer: async () => {
+      const peer = await openRedisStores(url, { ...options, prefix });
+      peers.push(peer);
+      return peer.registrations;
+    },
     close: async () => {
       await deleteKeys(stores.client, prefix);
-      await stores.close();
+      await Promise.all([stores, ...peers].map((s) => s.close()));
     },
   };
 }
 
-registrationStoreContract('redis (64 buckets)', () => redisHarness(), { persistent: true });
-registrationStoreContract('redis (1 bucket)', () => redisHarness({ buckets: 1 }), { persistent: true });
+registrationStoreContract('redis (64 buckets)', () => redisHarness(), { persistent: true, shared: true });
+registrationStoreContract('redis (1 bucket)', () => redisHarness({ buckets: 1 }), { persistent: true, shared: true });
 
 const AORS = ['sip:alice@example.com', 'sip:bob@example.com', 'sip:carol@example.com', 'sip:+15550100@example.com'];
 const FLOWS = ['ws:flow-1', 'ws:flow-2', 'tcp:flow-3'];
@@ -202,6 +208,26 @@ describe('Redis registration store', () => {
     const listed = seen.map((r) => r.aor).filter((aor) => aor !== 'sip:newcomer@example.com' && aor !== aors[0]);
     expect(listed.sort()).toEqual(aors.slice(1).sort());
     expect(new Set(seen.map((r) => r.aor)).size).toBe(seen.length);
+  });
+
+  it('keeps a claim in the expiry index as the lease end, until a write of the AoR puts the real expiries back', async () => {
+    prefix = testPrefix();
+    const s = await open({ buckets: 4 });
+    const store = s.registrations;
+    for (const aor of AORS) expect((await store.put(aor, { bindings: [binding({ expiresAt: T0 + 10 })] }, 0)).ok).toBe(true);
+    expect(await store.claimExpired(T0 + 100, 1000, 100)).toHaveLength(AORS.length);
+    // Until the lease is over, the claimed bindings are indexed at its end, not at their expiry.
+    expect(await store.nextExpiryAt()).toBe(T0 + 1100);
+    expect(await store.expiredBefore(T0 + 100, 100)).toEqual([]);
+    expect(await indexProblems(s.client, s.keyspace)).not.toEqual([]);
+    for (const aor of AORS) {
+      const outcome = await updateRegistration(store, aor, (current) => current && { bindings: current.bindings.map((b) => ({ ...b, expiresAt: T0 + 5000 })) });
+      expect(outcome.status).toBe('written');
+    }
+    expect(await indexProblems(s.client, s.keyspace)).toEqual([]);
+    expect(await store.nextExpiryAt()).toBe(T0 + 5000);
+    expect(await store.claimExpired(T0 + 4999, 1000, 100)).toEqual([]);
+    expect(await store.claimExpired(T0 + 5000, 1000, 100)).toHaveLength(AORS.length);
   });
 
   it('refuses to open a prefix written with another bucket count', async () => {

@@ -22,11 +22,12 @@ afterAll(async () => {
   await (await cluster)?.dispose();
 });
 
-/** Stores on a fresh prefix; `reopen` connects a new client to the same prefix. */
+/** Stores on a fresh prefix; `reopen` and `peer` connect a new client to the same prefix. */
 async function harness(urls: () => Promise<string | readonly string[]>, options: RedisStoresOptions = {}): Promise<SubscriptionHarness & { stores: () => RedisStores }> {
   const prefix = testPrefix();
   const open = async () => openRedisStores(await urls(), { ...options, prefix });
   let stores = await open();
+  const peers: RedisStores[] = [];
   return {
     store: stores.subscriptions,
     stores: () => stores,
@@ -35,9 +36,14 @@ async function harness(urls: () => Promise<string | readonly string[]>, options:
       stores = await open();
       return stores.subscriptions;
     },
+    peer: async () => {
+      const peer = await open();
+      peers.push(peer);
+      return peer.subscriptions;
+    },
     close: async () => {
       await deleteKeys(stores.client, prefix);
-      await stores.close();
+      await Promise.all([stores, ...peers].map((s) => s.close()));
     },
   };
 }
@@ -45,9 +51,9 @@ async function harness(urls: () => Promise<string | readonly string[]>, options:
 const single = async () => (await endpoint()).url;
 const clustered = async () => (await startCluster()).urls;
 
-subscriptionStoreContract('redis (64 buckets)', () => harness(single), { persistent: true });
-subscriptionStoreContract('redis (1 bucket)', () => harness(single, { buckets: 1 }), { persistent: true });
-subscriptionStoreContract('redis cluster (3 masters)', () => harness(clustered, { cluster: true }), { persistent: true });
+subscriptionStoreContract('redis (64 buckets)', () => harness(single), { persistent: true, shared: true });
+subscriptionStoreContract('redis (1 bucket)', () => harness(single, { buckets: 1 }), { persistent: true, shared: true });
+subscriptionStoreContract('redis cluster (3 masters)', () => harness(clustered, { cluster: true }), { persistent: true, shared: true });
 
 /**
  * Recomputes each bucket's subscription indexes and count from the records under the prefix and

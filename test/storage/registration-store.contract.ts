@@ -13,6 +13,8 @@ export interface RegistrationHarness {
   readonly store: RegistrationStore;
   /** Persistent adapters: closes the store and opens a new one on the same data. */
   readonly reopen?: () => Promise<RegistrationStore>;
+  /** Shared adapters: opens another store instance (another node) on the same data; `close` closes it too. */
+  readonly peer?: () => Promise<RegistrationStore>;
   close(): Promise<void>;
 }
 
@@ -32,6 +34,8 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
 export interface ContractOptions {
   /** Data survives closing and reopening (the harness gives `reopen`). */
   readonly persistent: boolean;
+  /** Several store instances share the data, as core nodes share Redis (the harness gives `peer`). */
+  readonly shared?: boolean;
 }
 
 export function registrationStoreContract(
@@ -185,6 +189,88 @@ export function registrationStoreContract(
       expect((await store.get(ALICE))?.bindings.map((b) => b.contact)).toEqual(['sip:new@192.0.2.1']);
       expect(await store.get(BOB)).toBeUndefined();
       expect(await store.count()).toEqual({ aors: 1, bindings: 1 });
+    });
+
+    /** What a claim returned, comparable across calls: AoR, contact and expiry. */
+    const claimed = (refs: { aor: string; binding: Binding }[]): string[] => refs.map((r) => `${r.aor} ${r.binding.contact} ${r.binding.expiresAt - T0}`);
+
+    it('claims a due binding once, offers it again once the lease is over, and never one not yet due', async () => {
+      const v1 = await create(ALICE, binding({ contact: 'sip:a@192.0.2.1', expiresAt: T0 + 10 }));
+      await create(BOB, binding({ contact: 'sip:b@192.0.2.2', expiresAt: T0 + 5000 }));
+      const first = await store.claimExpired(T0 + 100, 1000, 10);
+      expect(first).toEqual([{ aor: ALICE, binding: binding({ contact: 'sip:a@192.0.2.1', expiresAt: T0 + 10 }), version: v1 }]);
+      expect(await store.claimExpired(T0 + 100, 1000, 10)).toEqual([]);
+      expect(await store.claimExpired(T0 + 1099, 50, 10)).toEqual([]);
+      // The claimer did not remove it (it died): offered again, to whoever claims first.
+      const again = await store.claimExpired(T0 + 1100, 1000, 10);
+      expect(claimed(again)).toEqual([`${ALICE} sip:a@192.0.2.1 10`]);
+      expect(again[0]!.version).toBe(v1);
+      expect(await store.claimExpired(T0 + 1500, 1000, 10)).toEqual([]);
+      expect((await store.put(ALICE, { bindings: [] }, again[0]!.version)).ok).toBe(true);
+      expect(await store.claimExpired(T0 + 4999, 1000, 10)).toEqual([]);
+      expect(await store.get(BOB)).toMatchObject({ bindings: [{ expiresAt: T0 + 5000 }] });
+    });
+
+    it('ends the claims on an AoR when it is written: a refreshed binding is due at its new expiry, a removed one is gone', async () => {
+      const v1 = await create(ALICE, binding({ contact: 'sip:a@192.0.2.1', expiresAt: T0 + 10 }));
+      const vBob = await create(BOB, binding({ contact: 'sip:b@192.0.2.2', expiresAt: T0 + 20 }));
+      expect(claimed(await store.claimExpired(T0 + 100, 10_000, 10))).toEqual([`${ALICE} sip:a@192.0.2.1 10`, `${BOB} sip:b@192.0.2.2 20`]);
+      const refreshed = await store.put(ALICE, { bindings: [binding({ contact: 'sip:a@192.0.2.1', expiresAt: T0 + 500, cseq: 2 })] }, v1);
+      expect(await store.delete(BOB, vBob)).toEqual({ ok: true, version: 0 });
+      expect(await store.claimExpired(T0 + 200, 10_000, 10)).toEqual([]);
+      // Due at the new expiry, well before the old claim's lease would have ended.
+      const due = await store.claimExpired(T0 + 500, 10_000, 10);
+      expect(claimed(due)).toEqual([`${ALICE} sip:a@192.0.2.1 500`]);
+      expect(due[0]!.version).toBe(refreshed.ok && refreshed.version);
+      expect(await store.claimExpired(T0 + 20_000, 10_000, 10)).toEqual(due);
+      expect(await store.claimExpired(T0 + 20_000, 10_000, 10)).toEqual([]);
+    });
+
+    it('claims up to the limit, earliest first, each due binding of an AoR on its own', async () => {
+      await create(ALICE, binding({ contact: 'sip:a1@192.0.2.1', expiresAt: T0 + 30 }), binding({ contact: 'sip:a2@192.0.2.1', expiresAt: T0 + 10 }));
+      await create(BOB, binding({ contact: 'sip:b1@192.0.2.2', expiresAt: T0 + 20 }), binding({ contact: 'sip:b2@192.0.2.2', expiresAt: T0 + 99 }));
+      await create('sip:carol@example.com', binding({ contact: 'sip:c1@192.0.2.3', expiresAt: T0 + 40 }));
+      // Two equal bindings of one AoR are two entries.
+      await create('sip:dave@example.com', binding({ contact: 'sip:d@192.0.2.4', expiresAt: T0 + 50 }), binding({ contact: 'sip:d@192.0.2.4', expiresAt: T0 + 50 }));
+      const now = T0 + 50;
+      expect(claimed(await store.claimExpired(now, 1000, 2))).toEqual([`${ALICE} sip:a2@192.0.2.1 10`, `${BOB} sip:b1@192.0.2.2 20`]);
+      expect(claimed(await store.claimExpired(now, 1000, 2))).toEqual([`${ALICE} sip:a1@192.0.2.1 30`, 'sip:carol@example.com sip:c1@192.0.2.3 40']);
+      expect(claimed(await store.claimExpired(now, 1000, 1))).toEqual(['sip:dave@example.com sip:d@192.0.2.4 50']);
+      expect(claimed(await store.claimExpired(now, 1000, 100))).toEqual(['sip:dave@example.com sip:d@192.0.2.4 50']);
+      expect(await store.claimExpired(now, 1000, 100)).toEqual([]);
+      expect(await store.claimExpired(T0 + 98, 1000, 100)).toEqual([]);
+      expect(claimed(await store.claimExpired(T0 + 99, 1000, 100))).toEqual([`${BOB} sip:b2@192.0.2.2 99`]);
+      expect(await store.count()).toEqual({ aors: 4, bindings: 7 });
+    });
+
+    it('rejects a claim with a malformed lease or limit', async () => {
+      await expectCode(store.claimExpired(T0, 0, 10), 'TW_ERR_STORAGE_INVALID');
+      await expectCode(store.claimExpired(T0, 1.5, 10), 'TW_ERR_STORAGE_INVALID');
+      await expectCode(store.claimExpired(T0, 1000, 0), 'TW_ERR_STORAGE_INVALID');
+      await expectCode(store.claimExpired(Number.NaN, 1000, 10), 'TW_ERR_STORAGE_INVALID');
+    });
+
+    it(`hands each due binding to exactly one of many concurrent claims${options.shared ? ', from two store instances' : ''}`, async () => {
+      const other = options.shared ? await h.peer!() : store;
+      const due: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const aor = `sip:user${String(i).padStart(2, '0')}@example.com`;
+        const bindings = [binding({ contact: `sip:${i}a@192.0.2.1`, expiresAt: T0 + i })];
+        if (i % 3 === 0) bindings.push(binding({ contact: `sip:${i}b@192.0.2.1`, expiresAt: T0 + 100 + i }));
+        if (i % 4 === 0) bindings.push(binding({ contact: `sip:${i}c@192.0.2.1`, expiresAt: T0 + 60_000 }));
+        await create(aor, ...bindings);
+        for (const b of bindings) if (b.expiresAt <= T0 + 1000) due.push(`${aor} ${b.contact} ${b.expiresAt - T0}`);
+      }
+      const seen: string[] = [];
+      for (let round = 0; round < 20; round++) {
+        const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? other : store).claimExpired(T0 + 1000, 30_000, 5)));
+        for (const refs of claims) expect(refs.length).toBeLessThanOrEqual(5);
+        const got = claims.flatMap(claimed);
+        if (got.length === 0) break;
+        seen.push(...got);
+      }
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(seen.sort()).toEqual(due.sort());
     });
 
     it('finds every binding of a flow across AoRs, and forgets them once removed', async () => {

@@ -11,6 +11,8 @@ export interface SubscriptionHarness {
   readonly store: SubscriptionStore;
   /** Persistent adapters: closes the store and opens a new one on the same data. */
   readonly reopen?: () => Promise<SubscriptionStore>;
+  /** Shared adapters: opens another store instance (another node) on the same data; `close` closes it too. */
+  readonly peer?: () => Promise<SubscriptionStore>;
   close(): Promise<void>;
 }
 
@@ -54,7 +56,15 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
   expect((error as StorageError).code).toBe(code);
 }
 
-export function subscriptionStoreContract(name: string, open: () => Promise<SubscriptionHarness>, options: { persistent: boolean }): void {
+/** What the adapter under test can do beyond the contract's minimum. */
+export interface SubscriptionContractOptions {
+  /** Data survives closing and reopening (the harness gives `reopen`). */
+  readonly persistent: boolean;
+  /** Several store instances share the data, as core nodes share Redis (the harness gives `peer`). */
+  readonly shared?: boolean;
+}
+
+export function subscriptionStoreContract(name: string, open: () => Promise<SubscriptionHarness>, options: SubscriptionContractOptions): void {
   describe(`SubscriptionStore contract: ${name}`, () => {
     let h: SubscriptionHarness;
     let store: SubscriptionStore;
@@ -162,6 +172,84 @@ export function subscriptionStoreContract(name: string, open: () => Promise<Subs
       const results = await Promise.all([store.delete(key, a[0]!.version), store.delete(key, b[0]!.version)]);
       expect(results.filter((r) => r.ok)).toHaveLength(1);
       expect(await store.expiredBefore(T0, 10)).toEqual([]);
+    });
+
+    /** The local tags of what a claim returned. */
+    const tags = (records: { key: SubscriptionKey }[]): string[] => records.map((r) => r.key.localTag);
+
+    it('claims a due subscription once, offers it again once the lease is over, and never one not yet due', async () => {
+      const v1 = await create(subscriptionKey(1), subscriptionData({ expiresAt: T0 + 10 }));
+      await create(subscriptionKey(2), subscriptionData({ expiresAt: T0 + 5000, aor: BOB }));
+      const first = await store.claimExpired(T0 + 100, 1000, 10);
+      expect(first).toEqual([{ key: subscriptionKey(1), version: v1, ...subscriptionData({ expiresAt: T0 + 10 }) }]);
+      expect(await store.claimExpired(T0 + 100, 1000, 10)).toEqual([]);
+      expect(await store.claimExpired(T0 + 1099, 50, 10)).toEqual([]);
+      // The claimer did not end it (it died): offered again, to whoever claims first.
+      expect(await store.claimExpired(T0 + 1100, 1000, 10)).toEqual(first);
+      expect(await store.claimExpired(T0 + 1500, 1000, 10)).toEqual([]);
+      expect(await store.delete(subscriptionKey(1), v1)).toEqual({ ok: true, version: 0 });
+      expect(await store.claimExpired(T0 + 4999, 1000, 10)).toEqual([]);
+      expect(await store.count()).toBe(1);
+    });
+
+    it('ends the claim on a subscription when it is written: a refreshed one is due at its new expiry, a deleted one is gone', async () => {
+      const v1 = await create(subscriptionKey(1), subscriptionData({ expiresAt: T0 + 10 }));
+      const v2 = await create(subscriptionKey(2), subscriptionData({ expiresAt: T0 + 20 }));
+      expect(tags(await store.claimExpired(T0 + 100, 10_000, 10))).toEqual(['tag1', 'tag2']);
+      const refreshed = await store.put(subscriptionKey(1), subscriptionData({ expiresAt: T0 + 500, remoteCseq: 2 }), v1);
+      expect(await store.delete(subscriptionKey(2), v2)).toEqual({ ok: true, version: 0 });
+      expect(await store.claimExpired(T0 + 200, 10_000, 10)).toEqual([]);
+      // Due at the new expiry, well before the old claim's lease would have ended.
+      const due = await store.claimExpired(T0 + 500, 10_000, 10);
+      expect(due).toEqual([{ key: subscriptionKey(1), version: refreshed.ok && refreshed.version, ...subscriptionData({ expiresAt: T0 + 500, remoteCseq: 2 }) }]);
+      expect(await store.claimExpired(T0 + 20_000, 10_000, 10)).toEqual(due);
+      expect(await store.claimExpired(T0 + 20_000, 10_000, 10)).toEqual([]);
+    });
+
+    it('offers a claimed subscription again at once after a write that keeps it due (a NOTIFY)', async () => {
+      const v1 = await create(subscriptionKey(1), subscriptionData({ expiresAt: T0 + 10 }));
+      expect(tags(await store.claimExpired(T0 + 100, 10_000, 10))).toEqual(['tag1']);
+      const notified = await store.put(subscriptionKey(1), subscriptionData({ expiresAt: T0 + 10, localCseq: 2, reginfoVersion: 2 }), v1);
+      const again = await store.claimExpired(T0 + 101, 10_000, 10);
+      expect(again.map((r) => [r.key.localTag, r.version, r.localCseq])).toEqual([['tag1', notified.ok && notified.version, 2]]);
+      expect(await store.claimExpired(T0 + 102, 10_000, 10)).toEqual([]);
+    });
+
+    it('claims up to the limit, earliest first', async () => {
+      await create(subscriptionKey(1), subscriptionData({ expiresAt: T0 + 30 }));
+      await create(subscriptionKey(2), subscriptionData({ expiresAt: T0 + 10, aor: BOB }));
+      await create(subscriptionKey(3), subscriptionData({ expiresAt: T0 + 20 }));
+      await create(subscriptionKey(4), subscriptionData({ expiresAt: T0 + 40 }));
+      await create(subscriptionKey(5), subscriptionData({ expiresAt: T0 + 99, aor: BOB }));
+      const now = T0 + 40;
+      expect(tags(await store.claimExpired(now, 1000, 2))).toEqual(['tag2', 'tag3']);
+      expect(tags(await store.claimExpired(now, 1000, 1))).toEqual(['tag1']);
+      expect(tags(await store.claimExpired(now, 1000, 100))).toEqual(['tag4']);
+      expect(await store.claimExpired(now, 1000, 100)).toEqual([]);
+      expect(await store.claimExpired(T0 + 98, 1000, 100)).toEqual([]);
+      expect(tags(await store.claimExpired(T0 + 99, 1000, 100))).toEqual(['tag5']);
+      await expectCode(store.claimExpired(T0, 0, 10), 'TW_ERR_STORAGE_INVALID');
+      await expectCode(store.claimExpired(T0, 1000, 0), 'TW_ERR_STORAGE_INVALID');
+    });
+
+    it(`hands each due subscription to exactly one of many concurrent claims${options.shared ? ', from two store instances' : ''}`, async () => {
+      const other = options.shared ? await h.peer!() : store;
+      const due: string[] = [];
+      for (let n = 1; n <= 50; n++) {
+        const expiresAt = n % 5 === 0 ? T0 + 60_000 : T0 + n;
+        await create(subscriptionKey(n), subscriptionData({ expiresAt, aor: `sip:user${n % 7}@example.com` }));
+        if (expiresAt <= T0 + 1000) due.push(`tag${n}`);
+      }
+      const seen: string[] = [];
+      for (let round = 0; round < 20; round++) {
+        const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? other : store).claimExpired(T0 + 1000, 30_000, 3)));
+        for (const records of claims) expect(records.length).toBeLessThanOrEqual(3);
+        const got = claims.flatMap(tags);
+        if (got.length === 0) break;
+        seen.push(...got);
+      }
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(seen.sort()).toEqual(due.sort());
     });
 
     it('finds the subscriptions watching a set, and only those', async () => {

@@ -3,6 +3,14 @@
  * §5.4.1.7: the S-CSCF de-registers the set when its last binding expires, SAR with
  * TIMEOUT_DEREGISTRATION), and those of edge flows that failed (RFC 5626 §5.3), with no client
  * traffic needed.
+ *
+ * Every core node sharing the registration store runs a sweeper, and any of them may expire
+ * any binding. Each due binding is claimed by one node for a lease
+ * (RegistrationStore.claimExpired), so the nodes split the work instead of all reading and
+ * attempting every binding; a node that died holding a claim leaves its bindings to another
+ * node once the lease is over. The compare-and-set write still guards the removal: a binding
+ * refreshed after the claim is kept, and a de-registration is reported by the one writer that
+ * emptied the AoR.
  */
 import type { Clock, TimerHandle } from '../../sip/index.js';
 import { updateRegistration, type BindingRef, type RegistrationStore } from '../../storage/index.js';
@@ -20,6 +28,13 @@ export interface BindingExpiryOptions {
   readonly intervalMs?: number;
   /** Most bindings removed per sweep; default 1000. */
   readonly batch?: number;
+  /**
+   * How long a sweep's claim on the bindings it took keeps other nodes off them; default
+   * 10 000 ms. Longer than a sweep of a full batch takes, or another node may expire a binding
+   * this one is still working on (harmless, CAS decides, but wasted); short enough that the
+   * bindings of a node that died are expired soon after.
+   */
+  readonly leaseMs?: number;
   readonly onChange?: RegistrationListener;
   readonly onError?: (e: unknown) => void;
 }
@@ -53,13 +68,16 @@ export class BindingExpiry {
     }, this.opts.intervalMs ?? 1000);
   }
 
-  /** Removes what expired by now; resolves with how many bindings went. */
+  /**
+   * Claims what expired by now (up to a batch, for the lease) and removes it; resolves with
+   * how many bindings went.
+   */
   async sweep(): Promise<number> {
     if (this.running) return 0;
     this.running = true;
     try {
       const now = this.now();
-      const expired = await this.opts.registrations.expiredBefore(now, this.opts.batch ?? 1000);
+      const expired = await this.opts.registrations.claimExpired(now, this.opts.leaseMs ?? 10_000, this.opts.batch ?? 1000);
       return await this.remove(expired, 'expired', (b) => b.expiresAt <= now);
     } finally {
       this.running = false;

@@ -7,7 +7,9 @@
  * Subscriptions live in a {@link SubscriptionStore}; notifiers of several core nodes sharing one
  * store (issue 7) act as one notifier. Whichever node sees a registration change notifies every
  * subscription of the set, a refresh or an unsubscribe may reach any node, and any node's sweep
- * ends subscriptions nobody refreshed, even those of a node that died. Each NOTIFY is preceded
+ * ends subscriptions nobody refreshed, even those of a node that died: each due subscription is
+ * claimed by one sweeping node for a lease (SubscriptionStore.claimExpired), and one a node
+ * died holding is left to another node once the lease is over. Each NOTIFY is preceded
  * by a compare-and-set write of its subscription (the next CSeq, the next reginfo version), and
  * is sent only if that write won, so no CSeq or version is ever sent twice; the final NOTIFY is
  * sent by whoever deleted the subscription. The set's bindings are read after the subscription
@@ -88,6 +90,12 @@ export interface RegEventOptions {
   readonly sweepIntervalMs?: number;
   /** Most subscriptions ended per sweep; default 1000. */
   readonly sweepBatch?: number;
+  /**
+   * How long a sweep's claim on the subscriptions it took keeps other nodes' sweeps off them;
+   * default 10 000 ms. One this node failed to end (or died before ending) is ended by a sweep
+   * after that.
+   */
+  readonly leaseMs?: number;
   readonly onError?: (e: unknown) => void;
 }
 
@@ -110,6 +118,7 @@ export class RegEventNotifier {
   private readonly limits: SubscriptionLimits;
   private readonly sweepIntervalMs: number;
   private readonly sweepBatch: number;
+  private readonly leaseMs: number;
   private timer: TimerHandle | undefined;
   /** When {@link timer} fires; +Infinity with no timer. */
   private timerAt = Number.POSITIVE_INFINITY;
@@ -123,6 +132,7 @@ export class RegEventNotifier {
     this.limits = opts.limits ?? DEFAULT_SUBSCRIPTION_LIMITS;
     this.sweepIntervalMs = opts.sweepIntervalMs ?? 1000;
     this.sweepBatch = opts.sweepBatch ?? 1000;
+    this.leaseMs = opts.leaseMs ?? 10_000;
   }
 
   /** Subscriptions in the store, of every node sharing it (for metrics). */
@@ -203,9 +213,12 @@ export class RegEventNotifier {
 
   /**
    * Ends the subscriptions expired by now (RFC 6665 §4.2.2: NOTIFY terminated;reason=timeout).
-   * Each is deleted with the version it was read at: of several nodes sweeping at once exactly
-   * one wins and sends the final NOTIFY; one refreshed meanwhile is left alone. Resolves with
-   * how many this call ended.
+   * Any node may sweep: each due subscription is claimed by one node for the lease
+   * ({@link RegEventOptions.leaseMs}), so nodes sweeping at once split them, and one claimed by
+   * a node that died is offered to the others once the lease is over. The claimer deletes it
+   * with the version it was claimed at, and the compare-and-set still decides: exactly one
+   * delete wins and sends the final NOTIFY, and one refreshed meanwhile is left alone. Resolves
+   * with how many this call ended.
    */
   async sweep(): Promise<number> {
     return (await this.sweepOnce()).ended;
@@ -436,8 +449,9 @@ export class RegEventNotifier {
     if (this.sweeping) return { found: 0, ended: 0 };
     this.sweeping = true;
     try {
-      const expired = await this.store.expiredBefore(this.now(), this.sweepBatch);
-      // One attempt each: losing means another node ended or refreshed the subscription.
+      const expired = await this.store.claimExpired(this.now(), this.leaseMs, this.sweepBatch);
+      // One attempt each: losing means the subscription was refreshed, notified or ended meanwhile
+      // (a notified one is due again at once, for the next sweep).
       let ended = 0;
       await Promise.all(
         expired.map(async (sub) => {
@@ -479,8 +493,9 @@ export class RegEventNotifier {
 
   /**
    * The next sweep: at once after a full batch; polling, within the interval; otherwise at the
-   * store's next expiry. One still due after this sweep is another node's to end (it won the
-   * race) or failed here: it is looked at again after an interval, not in a busy loop.
+   * store's next expiry. One still due after this sweep is claimed by another node, or failed
+   * here and stays claimed by this one until the lease is over: it is looked at again after an
+   * interval, not in a busy loop.
    */
   private rearm(more: boolean): void {
     const now = this.now();

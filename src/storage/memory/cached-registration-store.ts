@@ -29,6 +29,8 @@ import type {
   RegistrationStore,
 } from '../registration-store.js';
 import { RegistrationIndex } from './registration-index.js';
+import { leaseEnd, LocalLeases } from './leases.js';
+import { claimFromIndex } from './registration-store.js';
 
 /** Options of {@link CachedRegistrationStore.open}. */
 export interface CachedRegistrationStoreOptions {
@@ -40,6 +42,11 @@ const NO_BINDINGS: readonly Binding[] = Object.freeze([]);
 
 export class CachedRegistrationStore implements RegistrationStore {
   private readonly index = new RegistrationIndex();
+  /**
+   * The claims of `claimExpired`, served from memory like `expiredBefore` rather than by the
+   * backing store: this process owns the backing store, so its sweeper is the only claimer.
+   */
+  private readonly leases = new LocalLeases();
   /** AoR -> the tail of its queue of writes in progress. */
   private readonly queues = new Map<string, Promise<unknown>>();
 
@@ -77,6 +84,11 @@ export class CachedRegistrationStore implements RegistrationStore {
 
   async expiredBefore(now: number, limit: number): Promise<BindingRef[]> {
     return this.index.expired(checkNow(now), resultLimit(limit));
+  }
+
+  async claimExpired(now: number, leaseMs: number, limit: number): Promise<BindingRef[]> {
+    const until = leaseEnd(checkNow(now), leaseMs);
+    return claimFromIndex(this.index, this.leases, now, until, resultLimit(limit));
   }
 
   async nextExpiryAt(): Promise<number | undefined> {

@@ -1,22 +1,62 @@
 /**
  * The in-process {@link RegistrationStore}: for tests and single-process setups that need no
  * persistence. Versions come from one counter per store, so they never repeat for an AoR.
+ *
+ * Also the claims of `claimExpired` as the single-process adapters (memory, cached, SQLite) keep
+ * them: in memory, next to the store, because only the one process owning the data sweeps it.
  */
 import { checkExpectedVersion, pageLimit, resultLimit, type CasResult, type Page, type PageRequest } from '../common.js';
-import { checkAor, checkData, checkFlowId, checkNow } from '../registration-records.js';
+import { checkAor, checkData, checkFlowId, checkNow, copyBinding } from '../registration-records.js';
 import type {
+  Binding,
   BindingRef,
   RegistrationCounts,
   RegistrationData,
   RegistrationRecord,
   RegistrationStore,
 } from '../registration-store.js';
+import { leaseEnd, LocalLeases } from './leases.js';
 import { RegistrationIndex } from './registration-index.js';
 
 const DELETED: RegistrationData = Object.freeze({ bindings: Object.freeze([]) });
 
+/** A due binding with its position in its record, the part of its claim key a BindingRef lacks. */
+interface DueBinding {
+  readonly aor: string;
+  readonly position: number;
+  readonly binding: Binding;
+  readonly version: number;
+}
+
+/**
+ * `claimExpired` over an in-process index (memory and cached stores). The index's expiry walk
+ * yields bindings without their position in the record, and two bindings of a record may be
+ * equal, so the walk only picks the AoRs: their due bindings are then taken from the records by
+ * position, earliest first, skipping the claimed ones.
+ */
+export function claimFromIndex(index: RegistrationIndex, leases: LocalLeases, now: number, until: number, limit: number): BindingRef[] {
+  const candidates: DueBinding[] = [];
+  const aors = new Set<string>();
+  for (const { aor } of index.expired(now, limit + leases.held(now))) {
+    if (aors.has(aor)) continue;
+    aors.add(aor);
+    const stored = index.record(aor)!;
+    stored.bindings.forEach((binding, position) => {
+      if (binding.expiresAt <= now) candidates.push({ aor, position, binding, version: stored.version });
+    });
+  }
+  candidates.sort((a, b) => a.binding.expiresAt - b.binding.expiresAt);
+  const out: BindingRef[] = [];
+  for (const c of candidates) {
+    if (out.length === limit) break;
+    if (leases.claim(`${c.aor}\n${c.position}`, c.version, now, until)) out.push({ aor: c.aor, binding: copyBinding(c.binding), version: c.version });
+  }
+  return out;
+}
+
 export class MemoryRegistrationStore implements RegistrationStore {
   private readonly index = new RegistrationIndex();
+  private readonly leases = new LocalLeases();
   private lastVersion = 0;
 
   async get(aor: string): Promise<RegistrationRecord | undefined> {
@@ -44,6 +84,11 @@ export class MemoryRegistrationStore implements RegistrationStore {
 
   async expiredBefore(now: number, limit: number): Promise<BindingRef[]> {
     return this.index.expired(checkNow(now), resultLimit(limit));
+  }
+
+  async claimExpired(now: number, leaseMs: number, limit: number): Promise<BindingRef[]> {
+    const until = leaseEnd(checkNow(now), leaseMs);
+    return claimFromIndex(this.index, this.leases, now, until, resultLimit(limit));
   }
 
   async nextExpiryAt(): Promise<number | undefined> {

@@ -7,6 +7,7 @@ import { checkAor, checkNow } from '../registration-records.js';
 import { checkKey, checkSubscriptionData, encodeKey, toSubscriptionRecord } from '../subscription-records.js';
 import type { SubscriptionData, SubscriptionKey, SubscriptionRecord, SubscriptionStore } from '../subscription-store.js';
 import { BinaryHeap } from './binary-heap.js';
+import { leaseEnd, LocalLeases } from './leases.js';
 
 interface Stored {
   readonly key: SubscriptionKey;
@@ -34,6 +35,8 @@ export class MemorySubscriptionStore implements SubscriptionStore {
   /** AoR -> encoded keys of the subscriptions watching it. */
   private readonly aors = new Map<string, Set<string>>();
   private readonly heap = new BinaryHeap<ExpiryEntry>((a, b) => a.at < b.at);
+  /** The claims of `claimExpired`, by encoded key. */
+  private readonly leases = new LocalLeases();
   private lastVersion = 0;
 
   async get(key: SubscriptionKey): Promise<SubscriptionRecord | undefined> {
@@ -90,22 +93,17 @@ export class MemorySubscriptionStore implements SubscriptionStore {
 
   async expiredBefore(now: number, limit: number): Promise<SubscriptionRecord[]> {
     checkNow(now);
+    return this.due(now, resultLimit(limit)).map((s) => toSubscriptionRecord(s.key, s.version, s.data));
+  }
+
+  async claimExpired(now: number, leaseMs: number, limit: number): Promise<SubscriptionRecord[]> {
+    const until = leaseEnd(checkNow(now), leaseMs);
     resultLimit(limit);
-    this.dropStaleTop();
     const out: SubscriptionRecord[] = [];
-    const heap = this.heap;
-    // Best-first walk of the heap: each popped position's children are no earlier than it.
-    const frontier = new BinaryHeap<number>((i, j) => heap.at(i)!.at < heap.at(j)!.at);
-    if (heap.size > 0) frontier.push(0);
-    while (out.length < limit) {
-      const position = frontier.pop();
-      if (position === undefined) break;
-      const entry = heap.at(position)!;
-      if (entry.at > now) break;
-      const live = this.live(entry);
-      if (live) out.push(toSubscriptionRecord(live.key, live.version, live.data));
-      if (2 * position + 1 < heap.size) frontier.push(2 * position + 1);
-      if (2 * position + 2 < heap.size) frontier.push(2 * position + 2);
+    // Enough due ones that, after skipping the claimed ones, `limit` remain whenever there are.
+    for (const s of this.due(now, limit + this.leases.held(now))) {
+      if (out.length === limit) break;
+      if (this.leases.claim(encodeKey(s.key), s.version, now, until)) out.push(toSubscriptionRecord(s.key, s.version, s.data));
     }
     return out;
   }
@@ -117,6 +115,27 @@ export class MemorySubscriptionStore implements SubscriptionStore {
 
   async count(): Promise<number> {
     return this.records.size;
+  }
+
+  /** Up to `limit` live subscriptions with `expiresAt <= now`, earliest first. */
+  private due(now: number, limit: number): Stored[] {
+    this.dropStaleTop();
+    const out: Stored[] = [];
+    const heap = this.heap;
+    // Best-first walk of the heap: each popped position's children are no earlier than it.
+    const frontier = new BinaryHeap<number>((i, j) => heap.at(i)!.at < heap.at(j)!.at);
+    if (heap.size > 0) frontier.push(0);
+    while (out.length < limit) {
+      const position = frontier.pop();
+      if (position === undefined) break;
+      const entry = heap.at(position)!;
+      if (entry.at > now) break;
+      const live = this.live(entry);
+      if (live) out.push(live);
+      if (2 * position + 1 < heap.size) frontier.push(2 * position + 1);
+      if (2 * position + 2 < heap.size) frontier.push(2 * position + 2);
+    }
+    return out;
   }
 
   private live(entry: ExpiryEntry): Stored | undefined {

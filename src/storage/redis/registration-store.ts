@@ -16,10 +16,18 @@
  *
  * Versions come from a counter per bucket, so they never repeat for an AoR (common.ts), even
  * after a delete; they are not ordered across buckets.
+ *
+ * `claimExpired` keeps its claims in the expiry index itself: a claim script takes a bucket's
+ * due members and re-scores them to the lease end, atomically, so no other node's claim sees
+ * them before then, and a node that died holding them leaves them due again at the lease end.
+ * Any CAS write of the AoR rewrites its members with the real expiries, ending the claims.
+ * So the index score of a claimed binding is its lease end, not its expiresAt: `expiredBefore`
+ * does not see it, and `nextExpiryAt` reports the lease end, until the lease is over (the
+ * contract allows both; a sweeper can claim nothing earlier). Claims need no extra keys.
  */
 import { checkExpectedVersion, pageLimit, resultLimit, type CasResult, type Page, type PageRequest } from '../common.js';
 import { invalid } from '../errors.js';
-import { checkAor, checkData, checkFlowId, checkNow, copyBinding } from '../registration-records.js';
+import { checkAor, checkData, checkFlowId, checkInteger, checkNow, copyBinding } from '../registration-records.js';
 import type {
   Binding,
   BindingRef,
@@ -30,7 +38,7 @@ import type {
 } from '../registration-store.js';
 import { guard } from './client.js';
 import type { RedisKeyspace } from './keys.js';
-import { defineScripts, type RedisClient, type ScriptCommands } from './scripts.js';
+import { claimShares, defineScripts, type RedisClient, type ScriptCommands } from './scripts.js';
 
 const NO_BINDINGS: readonly Binding[] = Object.freeze([]);
 
@@ -88,6 +96,33 @@ export class RedisRegistrationStore implements RegistrationStore {
         this.keys.buckets.map((b) => this.client.twRegistrationExpired(b.expiry, String(now), String(limit), b.recordPrefix)),
       );
       return this.earliest(replies, limit);
+    });
+  }
+
+  async claimExpired(now: number, leaseMs: number, limit: number): Promise<BindingRef[]> {
+    checkNow(now);
+    const until = String(now + checkInteger(leaseMs, 'leaseMs', 1, Number.MAX_SAFE_INTEGER - Math.max(now, 0)));
+    resultLimit(limit);
+    return guard('claimExpired', async () => {
+      const buckets = this.keys.buckets;
+      const shares = await claimShares(this.client, buckets.map((b) => b.expiry), now, limit);
+      const replies = await Promise.all(
+        buckets.map((b, i) =>
+          shares[i] ? this.client.twRegistrationClaim(b.expiry, String(now), String(shares[i]), b.recordPrefix, until) : [],
+        ),
+      );
+      const refs: BindingRef[] = [];
+      for (const reply of replies) {
+        const parsed = new Map<string, Binding[]>();
+        for (let i = 0; i < reply.length; i += 4) {
+          const [aor, index, version, json] = reply.slice(i, i + 4) as [string, string, string, string];
+          let bindings = parsed.get(aor);
+          if (!bindings) parsed.set(aor, (bindings = parseBindings(json)));
+          const binding = bindings[Number(index)];
+          if (binding) refs.push({ aor, binding, version: Number(version) });
+        }
+      }
+      return refs.sort((a, b) => a.binding.expiresAt - b.binding.expiresAt);
     });
   }
 

@@ -3,10 +3,10 @@
  * as EVALSHA, falling back to EVAL once after a server restart emptied the script cache).
  *
  * Each script touches the keys of one bucket (registrations and subscriptions) or one nonce only, which share one
- * Cluster slot (keys.ts). The read scripts name the bucket index in KEYS and derive record
- * keys inside the script from `recordPrefix`; those keys carry the same hash tag, so they are
- * in the same slot on the same node. A script runs atomically: no other command sees a record
- * without its index entries, or the reverse.
+ * Cluster slot (keys.ts). The read and claim scripts name the bucket index in KEYS and derive
+ * record keys inside the script from `recordPrefix`; those keys carry the same hash tag, so
+ * they are in the same slot on the same node. A script runs atomically: no other command sees
+ * a record without its index entries, or the reverse, and no two claims take the same entry.
  */
 import type { Cluster, Redis } from 'ioredis';
 
@@ -69,6 +69,37 @@ for i = 1, #members, 2 do
     out[#out + 1] = aor
     out[#out + 1] = string.sub(member, cut + 1)
     out[#out + 1] = members[i + 1]
+    out[#out + 1] = record[1]
+    out[#out + 1] = record[2]
+  end
+end
+return out
+`;
+
+/**
+ * Claims up to `limit` of a bucket's bindings with an index score `<= now`, earliest score
+ * first, for `claimExpired`: each is re-scored to the lease end in the expiry index, in the same
+ * script, so no other claim takes it before then; a CAS write of its AoR re-scores or removes
+ * it (REGISTRATION_PUT replaces every member of the AoR), ending the claim. The score is only
+ * the index's; the binding, and its real expiresAt, come from the record. KEYS: expiry.
+ * ARGV: now, limit, record key prefix, lease end. Returns flat {aor, index, version, json}.
+ */
+const REGISTRATION_CLAIM = `
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out, records = {}, {}
+for i = 1, #members do
+  local member = members[i]
+  local cut = string.find(member, '\\n', 1, true)
+  local aor = string.sub(member, 1, cut - 1)
+  local record = records[aor]
+  if record == nil then
+    record = redis.call('HMGET', ARGV[3] .. aor, 'v', 'b')
+    records[aor] = record
+  end
+  redis.call('ZADD', KEYS[1], ARGV[4], member)
+  if record[1] then
+    out[#out + 1] = aor
+    out[#out + 1] = string.sub(member, cut + 1)
     out[#out + 1] = record[1]
     out[#out + 1] = record[2]
   end
@@ -196,6 +227,27 @@ return out
 `;
 
 /**
+ * Claims up to `limit` of a bucket's subscriptions with an index score `<= now`, earliest score
+ * first, re-scoring each to the lease end as REGISTRATION_CLAIM does; SUBSCRIPTION_PUT re-scores
+ * it to its expiresAt and SUBSCRIPTION_DELETE removes it, ending the claim. KEYS: expiry.
+ * ARGV: now, limit, record key prefix, lease end. Returns flat {key, version, json}.
+ */
+const SUBSCRIPTION_CLAIM = `
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for i = 1, #members do
+  local record = redis.call('HMGET', ARGV[3] .. members[i], 'v', 'd')
+  redis.call('ZADD', KEYS[1], ARGV[4], members[i])
+  if record[1] then
+    out[#out + 1] = members[i]
+    out[#out + 1] = record[1]
+    out[#out + 1] = record[2]
+  end
+end
+return out
+`;
+
+/**
  * RFC 7616 §3.4 nonce-count check-and-advance. KEYS: the nonce's key. ARGV: nc, ttl (ms).
  * Records nc and returns 1 when it is above the stored count; returns 0 otherwise. The TTL
  * only ever grows, so a record outlives every lifetime a caller gave its nonce.
@@ -215,10 +267,35 @@ return 1
 /** Either kind of ioredis client. */
 export type RedisClient = Redis | Cluster;
 
+/**
+ * How many due entries (index score `<= now`) `claimExpired` claims from each of the expiry
+ * sets `keys` (one per bucket), `limit` in all: the earliest `limit` scores over every bucket.
+ * A claim takes what it claims out of reach of every other claim until the lease ends, so
+ * claiming `limit` in each bucket and returning the earliest `limit` would strand the rest
+ * for a lease with nobody working on it; reading the scores first (a plain read, no script)
+ * claims only what is returned. Another node claiming in between only makes a claim return
+ * fewer. One bucket needs no reading.
+ */
+export async function claimShares(client: RedisClient, keys: readonly string[], now: number, limit: number): Promise<number[]> {
+  if (keys.length === 1) return [limit];
+  const replies = await Promise.all(keys.map((key) => client.zrangebyscore(key, '-inf', String(now), 'WITHSCORES', 'LIMIT', 0, limit)));
+  const shares = replies.map((reply) => reply.length / 2);
+  if (shares.reduce((sum, n) => sum + n, 0) <= limit) return shares;
+  const due: { at: number; bucket: number }[] = [];
+  replies.forEach((reply, bucket) => {
+    for (let i = 1; i < reply.length; i += 2) due.push({ at: Number(reply[i]), bucket });
+  });
+  due.sort((a, b) => a.at - b.at);
+  shares.fill(0);
+  for (let i = 0; i < limit; i++) shares[due[i]!.bucket]!++;
+  return shares;
+}
+
 /** The commands {@link defineScripts} adds. */
 export interface ScriptCommands {
   twRegistrationPut(...keysAndArgs: string[]): Promise<[number, number]>;
   twRegistrationExpired(expiryKey: string, now: string, limit: string, recordPrefix: string): Promise<string[]>;
+  twRegistrationClaim(expiryKey: string, now: string, limit: string, recordPrefix: string, leaseEnd: string): Promise<string[]>;
   twRegistrationFlow(flowsKey: string, flowId: string, recordPrefix: string): Promise<string[]>;
   twRegistrationPage(aorsKey: string, after: string, limit: string, recordPrefix: string): Promise<string[]>;
   twNonceAdvance(nonceKey: string, nc: string, ttlMs: string): Promise<number>;
@@ -226,12 +303,14 @@ export interface ScriptCommands {
   twSubscriptionDelete(...keysAndArgs: string[]): Promise<[number, number, number?]>;
   twSubscriptionByAor(aorsKey: string, aor: string, recordPrefix: string): Promise<string[]>;
   twSubscriptionExpired(expiryKey: string, now: string, limit: string, recordPrefix: string): Promise<string[]>;
+  twSubscriptionClaim(expiryKey: string, now: string, limit: string, recordPrefix: string, leaseEnd: string): Promise<string[]>;
 }
 
 /** The Lua sources by command name, for tests and docs. */
 export const SCRIPTS = Object.freeze({
   twRegistrationPut: { lua: REGISTRATION_PUT, numberOfKeys: 5 },
   twRegistrationExpired: { lua: REGISTRATION_EXPIRED, numberOfKeys: 1, readOnly: true },
+  twRegistrationClaim: { lua: REGISTRATION_CLAIM, numberOfKeys: 1 },
   twRegistrationFlow: { lua: REGISTRATION_FLOW, numberOfKeys: 1, readOnly: true },
   twRegistrationPage: { lua: REGISTRATION_PAGE, numberOfKeys: 1, readOnly: true },
   twNonceAdvance: { lua: NONCE_ADVANCE, numberOfKeys: 1 },
@@ -239,6 +318,7 @@ export const SCRIPTS = Object.freeze({
   twSubscriptionDelete: { lua: SUBSCRIPTION_DELETE, numberOfKeys: 4 },
   twSubscriptionByAor: { lua: SUBSCRIPTION_BY_AOR, numberOfKeys: 1, readOnly: true },
   twSubscriptionExpired: { lua: SUBSCRIPTION_EXPIRED, numberOfKeys: 1, readOnly: true },
+  twSubscriptionClaim: { lua: SUBSCRIPTION_CLAIM, numberOfKeys: 1 },
 });
 
 const defined = new WeakSet<RedisClient>();

@@ -16,14 +16,18 @@
  *
  * The global queries (expiry, count) run one script or command per bucket, each an atomic
  * snapshot of its bucket; every record they return carries its version for the follow-up CAS.
+ *
+ * `claimExpired` keeps its claims in the expiry index, as the registration store does: the
+ * claim script re-scores what it takes to the lease end, and a write of the subscription
+ * re-scores it to its expiresAt (or removes it), ending the claim.
  */
 import { checkExpectedVersion, resultLimit, type CasResult } from '../common.js';
-import { checkAor, checkNow } from '../registration-records.js';
+import { checkAor, checkInteger, checkNow } from '../registration-records.js';
 import { checkKey, checkSubscriptionData, copySubscriptionData, decodeKey, encodeKey } from '../subscription-records.js';
 import type { SubscriptionData, SubscriptionKey, SubscriptionRecord, SubscriptionStore } from '../subscription-store.js';
 import { guard } from './client.js';
 import { MAX_BUCKETS, type BucketKeys, type RedisKeyspace } from './keys.js';
-import { defineScripts, type RedisClient, type ScriptCommands } from './scripts.js';
+import { claimShares, defineScripts, type RedisClient, type ScriptCommands } from './scripts.js';
 
 function toRecord(id: string, version: string, json: string): SubscriptionRecord {
   return { key: decodeKey(id), version: Number(version), ...copySubscriptionData(JSON.parse(json) as SubscriptionData) };
@@ -109,6 +113,26 @@ export class RedisSubscriptionStore implements SubscriptionStore {
       }
       found.sort((a, b) => a.at - b.at);
       return found.slice(0, limit).map((f) => toRecord(f.id, f.version, f.json));
+    });
+  }
+
+  async claimExpired(now: number, leaseMs: number, limit: number): Promise<SubscriptionRecord[]> {
+    checkNow(now);
+    const until = String(now + checkInteger(leaseMs, 'leaseMs', 1, Number.MAX_SAFE_INTEGER - Math.max(now, 0)));
+    resultLimit(limit);
+    return guard('claimExpired', async () => {
+      const buckets = this.keys.buckets;
+      const shares = await claimShares(this.client, buckets.map((b) => b.subscriptionExpiry), now, limit);
+      const replies = await Promise.all(
+        buckets.map((b, i) =>
+          shares[i] ? this.client.twSubscriptionClaim(b.subscriptionExpiry, String(now), String(shares[i]), b.subscriptionPrefix, until) : [],
+        ),
+      );
+      const out: SubscriptionRecord[] = [];
+      for (const reply of replies) {
+        for (let i = 0; i < reply.length; i += 3) out.push(toRecord(reply[i]!, reply[i + 1]!, reply[i + 2]!));
+      }
+      return out.sort((a, b) => a.expiresAt - b.expiresAt);
     });
   }
 

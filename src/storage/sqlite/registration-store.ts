@@ -5,6 +5,10 @@
  * inside the database's group commit (group-commit.ts): atomic, and settled only once
  * committed. It persists across restarts; the all-in-one reads through CachedRegistrationStore
  * in front of it.
+ *
+ * The claims of `claimExpired` are kept in memory by the store (LocalLeases), not in the file:
+ * the database is one process's data folder, swept by that process only, and a claim is
+ * worthless after a restart anyway (the sweeper that held it is gone).
  */
 import type Database from 'better-sqlite3';
 import { checkExpectedVersion, pageLimit, resultLimit, type CasResult, type Page, type PageRequest } from '../common.js';
@@ -17,6 +21,7 @@ import type {
   RegistrationRecord,
   RegistrationStore,
 } from '../registration-store.js';
+import { leaseEnd, LocalLeases } from '../memory/leases.js';
 import { guard, type SqliteDatabase } from './database.js';
 import type { GroupCommit } from './group-commit.js';
 
@@ -95,6 +100,8 @@ export class SqliteRegistrationStore implements RegistrationStore {
   private readonly read: (aor: string) => RegistrationRecord | undefined;
   private readonly writes: GroupCommit;
   private readonly readPage: (after: string, limit: number) => Page<RegistrationRecord>;
+  /** The claims of `claimExpired`, by `<aor> LF <position>`. */
+  private readonly leases = new LocalLeases();
 
   constructor(database: SqliteDatabase) {
     const db = database.connection;
@@ -153,6 +160,20 @@ export class SqliteRegistrationStore implements RegistrationStore {
     checkNow(now);
     resultLimit(limit);
     return guard('expiredBefore', () => this.selectExpired.all(now, limit).map(toRef));
+  }
+
+  async claimExpired(now: number, leaseMs: number, limit: number): Promise<BindingRef[]> {
+    const until = leaseEnd(checkNow(now), leaseMs);
+    resultLimit(limit);
+    return guard('claimExpired', () => {
+      const out: BindingRef[] = [];
+      // Enough due rows that, after skipping the claimed ones, `limit` remain whenever there are.
+      for (const row of this.selectExpired.all(now, Math.min(limit + this.leases.held(now), Number.MAX_SAFE_INTEGER))) {
+        if (out.length === limit) break;
+        if (this.leases.claim(`${row.aor}\n${row.position}`, row.version, now, until)) out.push(toRef(row));
+      }
+      return out;
+    });
   }
 
   async nextExpiryAt(): Promise<number | undefined> {

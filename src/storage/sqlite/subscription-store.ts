@@ -3,12 +3,16 @@
  * watched AoR and by expiry, so subscriptions survive a restart of the process. A write reads
  * the version, compares, bumps the version counter and writes the row, inside the database's
  * group commit (group-commit.ts): atomic, and settled only once committed.
+ *
+ * The claims of `claimExpired` are kept in memory by the store (LocalLeases), not in the file:
+ * the database is one process's data folder, swept by that process only.
  */
 import type Database from 'better-sqlite3';
 import { checkExpectedVersion, resultLimit, type CasResult } from '../common.js';
 import { checkAor, checkNow } from '../registration-records.js';
 import { checkKey, checkSubscriptionData, copySubscriptionData, decodeKey, encodeKey } from '../subscription-records.js';
 import type { SubscriptionData, SubscriptionKey, SubscriptionRecord, SubscriptionStore } from '../subscription-store.js';
+import { leaseEnd, LocalLeases } from '../memory/leases.js';
 import { guard, type SqliteDatabase } from './database.js';
 import type { GroupCommit } from './group-commit.js';
 
@@ -34,6 +38,8 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
   private readonly selectNextExpiry: Database.Statement<[], number | null>;
   private readonly selectCount: Database.Statement<[], number>;
   private readonly writes: GroupCommit;
+  /** The claims of `claimExpired`, by encoded key. */
+  private readonly leases = new LocalLeases();
 
   constructor(database: SqliteDatabase) {
     const db = database.connection;
@@ -99,6 +105,20 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
     checkNow(now);
     resultLimit(limit);
     return guard('expiredBefore', () => this.selectExpired.all(now, limit).map(toRecord));
+  }
+
+  async claimExpired(now: number, leaseMs: number, limit: number): Promise<SubscriptionRecord[]> {
+    const until = leaseEnd(checkNow(now), leaseMs);
+    resultLimit(limit);
+    return guard('claimExpired', () => {
+      const out: SubscriptionRecord[] = [];
+      // Enough due rows that, after skipping the claimed ones, `limit` remain whenever there are.
+      for (const row of this.selectExpired.all(now, Math.min(limit + this.leases.held(now), Number.MAX_SAFE_INTEGER))) {
+        if (out.length === limit) break;
+        if (this.leases.claim(row.key, row.version, now, until)) out.push(toRecord(row));
+      }
+      return out;
+    });
   }
 
   async nextExpiryAt(): Promise<number | undefined> {
