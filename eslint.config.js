@@ -4,6 +4,7 @@ import tseslint from 'typescript-eslint';
 
 /** Layers a folder under src/ may not import from. */
 const forbidden = {
+  'src/http/**/*.ts': ['sip', 'ims', 'hss', 'xdms', 'portal', 'charging', 'storage', 'config', 'observability', 'cli'],
   'src/sip/**/*.ts': ['ims', 'hss', 'xdms', 'portal', 'charging', 'storage', 'config', 'observability', 'cli'],
   'src/ims/**/*.ts': ['cli', 'storage/memory', 'storage/sqlite', 'storage/redis', 'storage/postgres'],
   'src/storage/**/*.ts': ['sip', 'ims', 'hss', 'xdms', 'portal', 'charging', 'config', 'cli'],

@@ -6,6 +6,7 @@
  */
 import type { AuthVectorLookup, DigestHa1, ImplicitSet, RegistrationState } from '../storage/index.js';
 import type { Hss, LocationInfo, ServerAssignment, ServerAssignmentType, UserAuthorization } from '../ims/hss.js';
+import { HttpClient, HttpClientError } from '../http/client.js';
 import { HssError, type HssErrorCode } from './errors.js';
 import { API_KEY_HEADER } from './http.js';
 
@@ -35,6 +36,7 @@ const enc = encodeURIComponent;
 export class HttpHss implements Hss {
   private readonly base: string;
   private readonly timeoutMs: number;
+  private readonly http: HttpClient;
 
   constructor(private readonly opts: HttpHssOptions) {
     let url: URL;
@@ -46,6 +48,7 @@ export class HttpHss implements Hss {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`HSS url must be an http:// or https:// URL, got ${opts.url}`);
     this.base = url.href.replace(/\/+$/, '');
     this.timeoutMs = opts.timeoutMs ?? 2000;
+    this.http = new HttpClient({ base: this.base, timeoutMs: this.timeoutMs });
   }
 
   async userAuthorization(impi: string, impu: string): Promise<UserAuthorization> {
@@ -136,12 +139,11 @@ export class HttpHss implements Hss {
 
   private failure(error: unknown, method: string, path: string): HssError {
     if (error instanceof HssError) return error;
-    const name = error instanceof Error ? error.name : '';
-    if (name === 'TimeoutError' || name === 'AbortError') {
+    if (error instanceof HttpClientError && error.kind === 'timeout') {
       return new HssError('TW_ERR_HSS_TIMEOUT', `the HSS at ${this.base} did not answer ${method} ${path.split('?')[0]} within ${this.timeoutMs} ms`, { cause: error });
     }
     if (error instanceof SyntaxError) return new HssError('TW_ERR_HSS_BAD_ANSWER', `the HSS at ${this.base} answered without JSON`, { cause: error });
-    const detail = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
+    const detail = error instanceof Error ? error.message : String(error);
     return new HssError('TW_ERR_HSS_UNAVAILABLE', `cannot reach the HSS at ${this.base}: ${detail}`, { cause: error });
   }
 
@@ -149,21 +151,17 @@ export class HttpHss implements Hss {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.opts.apiKey !== undefined) headers[API_KEY_HEADER] = this.opts.apiKey;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let response: Response;
+    let status: number;
     let parsed: unknown;
     try {
-      response = await fetch(this.base + path, {
-        method,
-        headers,
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      if (response.status === 401) throw new HssError('TW_ERR_HSS_UNAUTHORIZED', `the HSS at ${this.base} refused the API key (401)`);
-      parsed = await response.json();
+      const answer = await this.http.request(method, path, headers, body !== undefined ? JSON.stringify(body) : undefined);
+      status = answer.status;
+      if (status === 401) throw new HssError('TW_ERR_HSS_UNAUTHORIZED', `the HSS at ${this.base} refused the API key (401)`);
+      parsed = JSON.parse(answer.text);
     } catch (error) {
       throw this.failure(error, method, path);
     }
-    if (typeof parsed !== 'object' || parsed === null) throw this.badAnswer(`status ${response!.status} with a non-object body`);
-    return { status: response!.status, body: parsed as Record<string, unknown> };
+    if (typeof parsed !== 'object' || parsed === null) throw this.badAnswer(`status ${status} with a non-object body`);
+    return { status, body: parsed as Record<string, unknown> };
   }
 }

@@ -11,6 +11,7 @@
  * a {@link ConditionFailed}, as in the store.
  */
 import type { DeleteResult, DocumentKey, DocumentStore, PutResult, StoredDocument, WriteCondition } from '../storage/document-store.js';
+import { HttpClient, HttpClientError } from '../http/client.js';
 import { StorageError } from '../storage/errors.js';
 import { SIMSERVS_MEDIA_TYPE } from './simservs.js';
 
@@ -51,6 +52,7 @@ function unquoted(header: string | null): string | undefined {
 export class XcapClient implements XcapDocuments {
   private readonly base: string;
   private readonly timeoutMs: number;
+  private readonly http: HttpClient;
 
   constructor(private readonly opts: XcapClientOptions) {
     let url: URL | undefined;
@@ -62,6 +64,7 @@ export class XcapClient implements XcapDocuments {
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error(`XDMS url must be an http:// or https:// URL, got ${opts.url}`);
     this.base = url.href.replace(/\/+$/, '');
     this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.http = new HttpClient({ base: this.base, timeoutMs: this.timeoutMs });
   }
 
   /** The document with its entity tag, or undefined (404). */
@@ -125,18 +128,13 @@ export class XcapClient implements XcapDocuments {
     if (content !== undefined) headers['content-type'] = SIMSERVS_MEDIA_TYPE;
     const path = `/${enc(key.auid)}/users/${enc(key.xui)}/${enc(key.name)}`;
     try {
-      const response = await fetch(this.base + path, {
-        method,
-        headers,
-        ...(content !== undefined && { body: content }),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      const etag = unquoted(response.headers.get('etag'));
-      return { status: response.status, text: await response.text(), ...(etag !== undefined && { etag }) };
+      const answer = await this.http.request(method, path, headers, content);
+      const tag = answer.headers.etag;
+      const etag = unquoted(Array.isArray(tag) ? tag[0] : tag ?? null);
+      return { status: answer.status, text: answer.text, ...(etag !== undefined && { etag }) };
     } catch (error) {
-      const name = error instanceof Error ? error.name : '';
-      if (name === 'TimeoutError' || name === 'AbortError') throw this.unavailable(`did not answer ${method} within ${this.timeoutMs} ms`, error);
-      const detail = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
+      if (error instanceof HttpClientError && error.kind === 'timeout') throw this.unavailable(`did not answer ${method} within ${this.timeoutMs} ms`, error);
+      const detail = error instanceof Error ? error.message : String(error);
       throw this.unavailable(`cannot be reached (${method}): ${detail}`, error);
     }
   }
