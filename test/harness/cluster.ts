@@ -11,7 +11,7 @@ import type { RunningProcess } from './tools.js';
 import type { TestNetwork } from './netns.js';
 import { REPO_ROOT } from './ims.js';
 
-export type Role = 'edge' | 'core' | 'mmtel' | 'hss' | 'xdms' | 'portal';
+export type Role = 'all-in-one' | 'edge' | 'core' | 'mmtel' | 'hss' | 'xdms' | 'portal';
 
 /** A role's process on its node. */
 export interface RoleProcess {

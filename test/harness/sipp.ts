@@ -335,14 +335,14 @@ export async function runSipp(opts: SippOptions): Promise<SippResult> {
 }
 
 /** Resolves true once `port` is bound, false if `proc` exits first. Polls /proc/net (no event exists). */
-async function waitBound(port: number, protocol: PortProtocol, proc: RunningProcess, timeoutMs: number): Promise<boolean> {
+async function waitBound(port: number, protocol: PortProtocol, proc: RunningProcess, timeoutMs: number, address?: string): Promise<boolean> {
   let exited = false;
   void proc.exited.then(() => {
     exited = true;
   });
   const deadline = Date.now() + timeoutMs;
   while (!exited) {
-    if (await isPortBound(port, protocol, proc.pid)) return true;
+    if (await isPortBound(port, protocol, proc.pid, address)) return true;
     if (Date.now() > deadline) throw new Error(`SIPp did not bind ${protocol} port ${port} within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, BOUND_POLL_MS));
   }
@@ -359,7 +359,7 @@ export async function startSippUas(opts: Omit<SippOptions, 'remote'>): Promise<S
   for (let attempt = 1; ; attempt++) {
     const port = opts.localPort ?? (await freePort(protocol));
     const run = await launch(opts, port);
-    const bound = await waitBound(port, protocol, run.proc, 10_000).catch(async (err: unknown) => {
+    const bound = await waitBound(port, protocol, run.proc, 10_000, opts.address).catch(async (err: unknown) => {
       await run.proc.stop(0);
       throw err;
     });

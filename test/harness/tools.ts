@@ -148,12 +148,14 @@ async function socketInodes(pid: number): Promise<Set<string>> {
 }
 
 /**
- * True when a socket is bound on 127.0.0.1:`port` (UDP) or listening there (TCP), read from
- * /proc/net/{udp,tcp}; with `pid`, only a socket that process or a descendant holds counts.
+ * True when a socket is bound on `address`:`port` (IPv4, default 127.0.0.1; UDP) or listening
+ * there (TCP), read from /proc/net/{udp,tcp}; with `pid`, only a socket that process or a
+ * descendant holds counts, read from that process's view (/proc/PID/net), so a process in
+ * another network namespace is seen in its own.
  */
-export async function isPortBound(port: number, protocol: PortProtocol, pid?: number): Promise<boolean> {
-  const table = await readFile(`/proc/net/${protocol}`, 'utf8');
-  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+export async function isPortBound(port: number, protocol: PortProtocol, pid?: number, address = '127.0.0.1'): Promise<boolean> {
+  const table = await readFile(pid === undefined ? `/proc/net/${protocol}` : `/proc/${pid}/net/${protocol}`, 'utf8').catch(() => '');
+  const local = `${procNetAddress(address)}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   const state = PROC_STATE_BOUND[protocol];
   const owned = pid === undefined ? undefined : await socketInodes(pid);
   for (const line of table.split('\n')) {
@@ -162,6 +164,15 @@ export async function isPortBound(port: number, protocol: PortProtocol, pid?: nu
     if (owned === undefined || owned.has(fields[9] ?? '')) return true;
   }
   return false;
+}
+
+/** An IPv4 address as /proc/net/{udp,tcp} print it: the 32-bit value in host (little-endian) order, hex. */
+function procNetAddress(address: string): string {
+  return address
+    .split('.')
+    .reverse()
+    .map((octet) => Number(octet).toString(16).toUpperCase().padStart(2, '0'))
+    .join('');
 }
 
 /** How a child process ended. */
