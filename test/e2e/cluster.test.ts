@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_KEY_HEADER } from '../../src/hss/http.js';
 import { openRedisStores, type RedisStores } from '../../src/storage/redis/index.js';
 import { startRole, type RoleProcess } from '../harness/cluster.js';
 import { REPO_ROOT, sippPidIn, tidewaterCli } from '../harness/ims.js';
@@ -174,16 +175,27 @@ function serverOutput(): string {
   return [...roles.values()].map((r) => `--- ${r.name} (${r.role}) ---\n${r.output().slice(-2000)}`).join('\n');
 }
 
-/** Every user of `range` has a live binding in the shared registration store. */
+/**
+ * The users of `range` that are not registered: with no live binding in the shared registration
+ * store, or not REGISTERED according to the HSS (its signalling API's reg-data, as a core reads it).
+ */
 async function unregisteredOf(range: { from: number; count: number }): Promise<string[]> {
   const missing: string[] = [];
   const now = Date.now();
-  for (let k = 0; k < range.count; k++) {
+  const check = async (k: number): Promise<void> => {
     const aor = `sip:${number(range.from + k)}@${DOMAIN}`;
     const record = await shared.registrations.get(aor);
-    if (!record || !record.bindings.some((b) => b.expiresAt > now)) missing.push(aor);
-  }
-  return missing;
+    if (!record || !record.bindings.some((b) => b.expiresAt > now)) {
+      missing.push(`${aor} (no binding)`);
+      return;
+    }
+    const res = await fetch(`${hssUrl()}/impu/${encodeURIComponent(aor)}/reg-data`, { headers: { accept: 'application/json', [API_KEY_HEADER]: API_KEY } });
+    const state = res.status === 200 ? ((await res.json()) as { 'registration-state'?: string })['registration-state'] : `HTTP ${res.status}`;
+    if (state !== 'REGISTERED') missing.push(`${aor} (HSS: ${state})`);
+  };
+  // 20 at a time: quick, and light on the HSS the load tests share.
+  for (let k = 0; k < range.count; k += 20) await Promise.all(Array.from({ length: Math.min(20, range.count - k) }, (_, j) => check(k + j)));
+  return missing.sort();
 }
 
 const ALL = { from: 0, count: USERS } as const;
