@@ -51,14 +51,20 @@ class TtlMap<T> {
 
   /**
    * Entries are in insertion order, which is expiry order (one TTL for all): a few expired ones
-   * go from the front on every miss, so the map holds about one TTL's worth of answers.
+   * go from the front on every miss, so the map holds about one TTL's worth of answers, and
+   * {@link sweep} drops the rest when lookups stop.
    */
-  private evict(now: number): void {
+  private evict(now: number, most = 4): void {
     let n = 0;
     for (const [k, e] of this.map) {
-      if (e.until > now || n++ >= 4) break;
+      if (e.until > now || n++ >= most) break;
       this.map.delete(k);
     }
+  }
+
+  /** Drops every expired entry. */
+  sweep(): void {
+    this.evict(this.now(), Number.POSITIVE_INFINITY);
   }
 
   set(key: string, value: T): void {
@@ -70,6 +76,10 @@ class TtlMap<T> {
 
   delete(key: string): void {
     this.map.delete(key);
+  }
+
+  get size(): number {
+    return this.map.size;
   }
 }
 
@@ -92,6 +102,26 @@ export class CachedHss implements Hss {
     this.lir = new TtlMap(ttl, max, now);
     this.sar = new TtlMap(ttl, max, now);
     this.sets = new TtlMap(ttl, max, now);
+    // Once a TTL, expired answers go even without lookups, so an idle node keeps none (after a
+    // burst of registrations they were a few KB per subscriber). The timer holds the cache only
+    // weakly and never keeps the process alive.
+    const self = new WeakRef(this);
+    const timer: NodeJS.Timeout = setInterval(() => {
+      const cache = self.deref();
+      if (cache === undefined) clearInterval(timer);
+      else cache.sweep();
+    }, ttl);
+    timer.unref();
+  }
+
+  /** How many answers are kept, expired ones not yet dropped included. */
+  get entries(): number {
+    return this.uar.size + this.mar.size + this.lir.size + this.sar.size + this.sets.size;
+  }
+
+  /** Drops every expired answer (done once a TTL by itself). */
+  sweep(): void {
+    for (const map of [this.uar, this.mar, this.lir, this.sar, this.sets]) map.sweep();
   }
 
   userAuthorization(impi: string, impu: string): Promise<UserAuthorization> {

@@ -15,7 +15,18 @@ export function checkText(value: unknown, what: string, allowEmpty = false): str
   if (typeof value !== 'string' || (!allowEmpty && value.length === 0) || LINE_BREAK_OR_NUL.test(value)) {
     throw invalid(`${what} must be a ${allowEmpty ? '' : 'non-empty '}string without CR, LF or NUL`);
   }
-  return value;
+  return detached(value);
+}
+
+/**
+ * `s` as a string of its own. What the registrar stores comes from a parsed message, and V8
+ * keeps a slice of a string (or a concatenation) pointing at the whole original: a stored Call-ID
+ * or contact kept the entire REGISTER it came from alive, about 600 bytes per binding, for as long
+ * as the binding. Prepending a character and slicing it off flattens the text into a new string
+ * that holds only this value (a short one is copied outright).
+ */
+export function detached(s: string): string {
+  return (' ' + s).slice(1);
 }
 
 /** Validates a safe integer from `min` to `max`. */

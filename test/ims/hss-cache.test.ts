@@ -49,6 +49,15 @@ describe('the HSS cache', () => {
     expect(asked).toEqual(['mar a@x', 'mar a@x']);
   });
 
+  it('lets expired answers go by itself once lookups stop, so an idle node keeps none', async () => {
+    const { hss } = countingHss();
+    const cache = new CachedHss(hss, { ttlMs: 50 });
+    for (let i = 0; i < 100; i++) await cache.authVector(`u${i}@x`, `sip:u${i}@x`);
+    expect(cache.entries).toBe(100);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(cache.entries).toBe(0);
+  });
+
   it('sees the registration state it changed itself at once', async () => {
     const { hss } = countingHss();
     const cache = new CachedHss(hss, { ttlMs: 60_000 });

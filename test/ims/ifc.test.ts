@@ -160,6 +160,20 @@ describe('compiling a service profile', () => {
     cache.get(profile({ priority: 1, as: 'sip:z.example.com', spts: [{ body: sessionCase(9) }] }));
     expect(problems).toEqual([['InitialFilterCriteria 1 left out: SessionCase must be 0 to 4, got 9']]);
   });
+
+  it('shares one compiled entry between subscribers whose profiles differ only in their identities', () => {
+    const cache = new FilterCriteriaCache(100);
+    const criteria = profile({ priority: 1, as: 'sip:as.example.com', spts: [{ body: method('INVITE') }] });
+    const first = cache.get(criteria);
+    for (let n = 2; n <= 50; n++) {
+      const other = criteria.replace('6505550001', `65055500${String(n).padStart(2, '0')}`);
+      expect(other).not.toBe(criteria);
+      expect(cache.get(other)).toBe(first);
+    }
+    expect(cache.size).toBe(1);
+    expect(cache.get(profile({ priority: 1, as: 'sip:other.example.com', spts: [{ body: method('INVITE') }] }))).not.toBe(first);
+    expect(cache.size).toBe(2);
+  });
 });
 
 describe('matching a request', () => {

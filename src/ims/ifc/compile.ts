@@ -215,8 +215,21 @@ export function compileFilterCriteria(profile: string): FilterCriteria {
 }
 
 /**
- * Compiled criteria by profile text, most recently used kept: subscribers with the same profile
- * text (the same iFCs and identities) share one entry.
+ * The part of a profile its compiled criteria depend on: from the first InitialFilterCriteria
+ * to the end of the last. Every subscriber's profile names its own identities, so keyed by the
+ * whole text no two subscribers ever shared an entry and the cache kept one profile and its
+ * compiled criteria per subscriber; keyed by this, subscribers with the same services share one.
+ * A profile whose criteria are written with a namespace prefix is keyed whole.
+ */
+function criteriaKey(profile: string): string {
+  const start = profile.indexOf('<InitialFilterCriteria');
+  const end = profile.lastIndexOf('</InitialFilterCriteria>');
+  return start >= 0 && end > start ? profile.slice(start, end) : profile;
+}
+
+/**
+ * Compiled criteria by the criteria's text, most recently used kept: subscribers with the same
+ * criteria (the same services) share one entry.
  */
 export class FilterCriteriaCache {
   private readonly entries = new Map<string, FilterCriteria>();
@@ -229,17 +242,19 @@ export class FilterCriteriaCache {
 
   get(profile: string): FilterCriteria {
     if (!profile.includes(MARKER)) return EMPTY;
-    const hit = this.entries.get(profile);
+    const key = criteriaKey(profile);
+    const hit = this.entries.get(key);
     if (hit) {
       // Map order is insertion order: re-inserting keeps the recently used at the end.
-      this.entries.delete(profile);
-      this.entries.set(profile, hit);
+      this.entries.delete(key);
+      this.entries.set(key, hit);
       return hit;
     }
     const compiled = compileFilterCriteria(profile);
     if (compiled.problems.length) this.onProblems?.(compiled.problems);
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(profile, compiled);
+    // A string of its own: a slice would keep the whole profile it was cut from alive.
+    this.entries.set((' ' + key).slice(1), compiled);
     return compiled;
   }
 
