@@ -9,6 +9,16 @@ import type { Via } from '../message/via.js';
 /** Separates key fields; no branch, host, method or Call-ID can contain a space. */
 const SEP = ' ';
 
+/**
+ * `s` as a string of its own, for keys kept as long as a transaction: a key built from a
+ * message's branch is a V8 slice of (and a concatenation over) that message's whole text, which
+ * a server transaction waiting out timer J would otherwise keep alive for 32 s. Prepending a
+ * character and slicing it off flattens it into a new string holding only the key.
+ */
+export function ownString(s: string): string {
+  return (' ' + s).slice(1);
+}
+
 /** Key of a client transaction: the branch of its top Via and its method (§17.1.3). */
 export function clientKey(branch: string, method: string): string {
   return branch + SEP + method;

@@ -14,7 +14,7 @@ import type { Flow, InboundMessage, SendTarget } from '../transport/types.js';
 import { InviteClientTransaction, NonInviteClientTransaction } from './client.js';
 import { safeSend, type TransactionContext } from './context.js';
 import { answerToMalformed, isKeepalive, isStreamFramed, stampVia } from './inbound.js';
-import { clientKey, legacyCancelMatches, legacyKey, legacyMatches, responseKey, serverKey } from './matching.js';
+import { clientKey, legacyCancelMatches, legacyKey, legacyMatches, ownString, responseKey, serverKey } from './matching.js';
 import { responseRoute } from './response-route.js';
 import { InviteServerTransaction, NonInviteServerTransaction } from './server.js';
 import {
@@ -272,12 +272,12 @@ export class SipStack implements TransactionLayer {
 
   /** A new request: a server transaction is created and handed to the TU (§17.2). */
   private startServer(request: SipRequest, flow: Flow, key: string | undefined): void {
-    const id = key ?? `${legacyKey(request)} #${++this.legacySeq}`;
+    const id = ownString(key ?? `${legacyKey(request)} #${++this.legacySeq}`);
     const tx =
       request.method === 'INVITE'
         ? new InviteServerTransaction(this.ctx, id, request, flow)
         : new NonInviteServerTransaction(this.ctx, id, request, flow);
-    if (key !== undefined) this.servers.set(key, tx);
+    if (key !== undefined) this.servers.set(id, tx);
     else {
       const bucketKey = legacyKey(request);
       const bucket = this.legacy.get(bucketKey);
