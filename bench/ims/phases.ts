@@ -10,6 +10,7 @@ import { startSippUas, type SippUas } from '../../test/harness/sipp.js';
 import { freePort, type RunningProcess } from '../../test/harness/tools.js';
 import { log } from '../lib/env.js';
 import type { KamailioAllocator } from '../lib/kamailio.js';
+import { liveHeap } from '../lib/inspector.js';
 import { memoryKb, processTree, type MemoryKb } from '../lib/proc.js';
 import { briefStep, runMeasuredStep, SOCKET_BUFFER } from '../lib/sipp-step.js';
 import { maxSustainable, type ImsOutcome, type MemoryPoint, type MemoryResult, type RampResult, type Step } from './report.js';
@@ -115,8 +116,8 @@ async function ramp(inst: Instance, kind: string, load: Load, rates: readonly nu
   return { steps, half };
 }
 
-async function startInstance(target: ImsTarget, cfg: Config, dir: string, ports: () => Promise<{ port: number; wsPort: number }>): Promise<Instance> {
-  const ctx: InstanceContext = { ...(await ports()), cpu: cfg.targetCpu, runDir: join(dir, 'target') };
+async function startInstance(target: ImsTarget, cfg: Config, dir: string, ports: () => Promise<{ port: number; wsPort: number }>, inspect = false): Promise<Instance> {
+  const ctx: InstanceContext = { ...(await ports()), cpu: cfg.targetCpu, runDir: join(dir, 'target'), inspect };
   const proc = await target.start(ctx);
   log(`${target.name} ready on 127.0.0.1:${ctx.port} (pids ${(await processTree(proc.pid)).join(' ')})`);
   return { name: target.name, cfg, target, ctx, proc, dir };
@@ -162,16 +163,22 @@ async function callPhase(inst: Instance, prereg: Step[]): Promise<RampResult> {
   }
 }
 
-/** Lowest PSS (with its RSS) of a few samples after the target settled: garbage not yet collected is not a binding. */
-async function settledMemory(pid: number): Promise<MemoryKb> {
+/**
+ * Lowest PSS (with its RSS) of a few samples after the target settled: garbage not yet collected
+ * is not a binding. A Node target started with its inspector also gets a full garbage collection
+ * first, and its live heap after it (`heapKb`): PSS alone mostly says how far V8 grew its heap
+ * while the load's finished transactions were alive, and whether it gave the pages back yet.
+ */
+async function settledMemory(inst: Instance): Promise<MemoryKb> {
   await sleep(SETTLE_MS);
+  const heap = await liveHeap(inst.proc.stderr);
   let best: MemoryKb | undefined;
   for (let i = 0; i < SAMPLES; i++) {
     if (i > 0) await sleep(SAMPLE_GAP_MS);
-    const m = await memoryKb(await processTree(pid));
+    const m = await memoryKb(await processTree(inst.proc.pid));
     if (best === undefined || m.pssKb < best.pssKb) best = m;
   }
-  return best as MemoryKb;
+  return heap === undefined ? (best as MemoryKb) : { ...(best as MemoryKb), heapKb: Math.round(heap / 1024) };
 }
 
 /** Registers users `from` .. `from + count - 1` from `localPort` as one step; successful registrations. */
@@ -188,20 +195,22 @@ async function memPhase(inst: Instance, regMax: number | undefined): Promise<Mem
   const rate = cfg.memRate > 0 ? cfg.memRate : regMax === undefined ? MEM_RATE_FALLBACK : Math.min(MEM_RATE_CAP, Math.round(regMax / 2));
   const port = await freePort('udp');
   const steps: Step[] = [];
-  const start = await settledMemory(inst.proc.pid);
+  const start = await settledMemory(inst);
   if (cfg.memWarmup > 0) await registerRange(inst, 'mem warm-up', 0, cfg.memWarmup, rate, port, steps);
-  const baseline = cfg.memWarmup > 0 ? await settledMemory(inst.proc.pid) : start;
+  const baseline = cfg.memWarmup > 0 ? await settledMemory(inst) : start;
   const points: MemoryPoint[] = [];
   let registered = 0;
   let done = 0;
   for (const size of cfg.memSizes) {
     registered += await registerRange(inst, `mem to ${size}`, cfg.memWarmup + done, size - done, rate, port, steps);
     done = size;
-    const memory = await settledMemory(inst.proc.pid);
+    const memory = await settledMemory(inst);
     const bindings = await inst.target.bindings(inst.ctx);
     points.push({ size, registered, memory, ...(bindings === undefined ? {} : { bindings }) });
     const per = ((memory.pssKb - baseline.pssKb) * 1024) / Math.max(1, registered);
-    log(`${inst.name} memory at ${size}: PSS ${(memory.pssKb / 1024).toFixed(1)} MiB, ${per.toFixed(0)} B/binding (${registered} registered)`);
+    const heapPer = memory.heapKb !== undefined && baseline.heapKb !== undefined ? ((memory.heapKb - baseline.heapKb) * 1024) / Math.max(1, registered) : undefined;
+    const heapNote = heapPer === undefined ? '' : `; live heap after a full GC ${(memory.heapKb! / 1024).toFixed(1)} MiB, ${heapPer.toFixed(0)} B/binding`;
+    log(`${inst.name} memory at ${size}: PSS ${(memory.pssKb / 1024).toFixed(1)} MiB, ${per.toFixed(0)} B/binding (${registered} registered)${heapNote}`);
   }
   return { start, baseline, warmup: cfg.memWarmup, points, steps };
 }
@@ -240,7 +249,7 @@ export async function runPhases(
   }
   if (cfg.phases.has('mem')) {
     await guarded('memory phase', async () => {
-      const inst = await startInstance(target, cfg, join(outDir, 'memory'), ports);
+      const inst = await startInstance(target, cfg, join(outDir, 'memory'), ports, true);
       try {
         mem = await memPhase(inst, reg && maxSustainable(reg.steps));
       } finally {

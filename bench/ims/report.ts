@@ -75,6 +75,15 @@ export function bytesPerBinding(mem: MemoryResult | undefined, size: number): nu
   return ((point.memory.pssKb - mem.baseline.pssKb) * 1024) / point.registered;
 }
 
+/** Growth of the live heap after a full GC per registration (Node targets started with their inspector). */
+export function heapBytesPerBinding(mem: MemoryResult | undefined, size: number): number | undefined {
+  const point = mem?.points.find((p) => p.size === size);
+  const at = point?.memory.heapKb;
+  const base = mem?.baseline.heapKb;
+  if (point === undefined || at === undefined || base === undefined || point.registered === 0) return undefined;
+  return ((at - base) * 1024) / point.registered;
+}
+
 interface Row {
   readonly metric: string;
   readonly tw: number | undefined;
@@ -112,6 +121,7 @@ function rows(tw: ImsOutcome | undefined, kam: ImsOutcome | undefined, memSizes:
       goal: `< ${BINDING_BYTES_GOAL} B`,
       verdict: (v) => v < BINDING_BYTES_GOAL,
     });
+    list.push({ metric: `live heap bytes per binding at ${size} (after a full GC)`, tw: heapBytesPerBinding(tw?.mem, size), kam: undefined, digits: 0, goal: '' });
   }
   return list;
 }

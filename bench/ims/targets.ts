@@ -24,6 +24,11 @@ export interface InstanceContext {
   readonly cpu: number;
   /** Scratch folder of this instance (logs, data). */
   readonly runDir: string;
+  /**
+   * Start a Node target with its inspector on a free loopback port (`--inspect=127.0.0.1:0`), so
+   * the memory phase can force a full garbage collection and read the heap (inspector.ts).
+   */
+  readonly inspect?: boolean;
 }
 
 /** An IMS core under test. */
@@ -136,6 +141,7 @@ export function tidewaterImsTarget(template: string | undefined): ImsTarget | st
       await copyFile(join(templateDir, DATABASE_FILE), join(dataDir, DATABASE_FILE));
       const values: Record<string, string> = { port: String(ctx.port), wsPort: String(ctx.wsPort), dataDir };
       const words = cmd.trim().split(WHITESPACE).map((w) => w.replace(PLACEHOLDER, (_, key: string) => values[key] ?? ''));
+      if (ctx.inspect && words[0] === 'node') words.splice(1, 0, '--inspect=127.0.0.1:0');
       return startProcess('taskset', ['-c', String(ctx.cpu), ...words], {
         readyLine: TIDEWATER_READY,
         timeoutMs: TIDEWATER_START_TIMEOUT_MS,

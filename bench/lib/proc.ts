@@ -119,6 +119,8 @@ export interface MemoryKb {
   readonly rssKb: number;
   /** Shared pages divided among the processes mapping them: the sum over a process tree counts them once. */
   readonly pssKb: number;
+  /** Live JavaScript heap after a full garbage collection, for a Node process that lets us force one. */
+  readonly heapKb?: number;
 }
 
 const SMAPS_FIELD = /^(Rss|Pss):\s+(\d+)\s+kB/gm;
