@@ -10,43 +10,26 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BindingExpiry } from '../../src/ims/core/expiry.js';
 import type { Hss, ServerAssignmentType } from '../../src/ims/hss.js';
 import type { Binding, BindingRef, ImplicitSet, RegistrationStore } from '../../src/storage/index.js';
-import { MemoryRegistrationStore } from '../../src/storage/memory/index.js';
-import { openRedisStores } from '../../src/storage/redis/index.js';
 import { FakeClock } from '../harness/fake-clock.js';
-import { deleteKeys, ensureRedis, testPrefix, type RedisEndpoint } from '../harness/redis.js';
+import { disposeRedis, memoryStores, redisStores, type SharedStores } from './shared-stores.js';
 
 const NOW = 1_700_000_000_000;
 const SCSCF = 'sip:scscf.example.com';
 
+afterAll(disposeRedis);
+
 /** One view of the shared registrations per node; `close` releases them. */
-interface SharedStores {
+interface SharedRegistrations {
   readonly nodes: RegistrationStore[];
   close(): Promise<void>;
 }
 
-function memoryStores(count: number): SharedStores {
-  const shared = new MemoryRegistrationStore();
-  return { nodes: Array.from({ length: count }, () => shared), close: async () => {} };
-}
-
-let redis: RedisEndpoint | undefined;
-afterAll(async () => {
-  await redis?.dispose();
-});
-
-/** One Redis connection per node, all on one fresh prefix: what separate core processes have. */
-async function redisStores(count: number): Promise<SharedStores> {
-  const { url } = (redis ??= await ensureRedis());
-  const prefix = testPrefix();
-  const opened = await Promise.all(Array.from({ length: count }, () => openRedisStores(url, { prefix })));
-  return {
-    nodes: opened.map((s) => s.registrations),
-    close: async () => {
-      await deleteKeys(opened[0]!.client, prefix);
-      await Promise.all(opened.map((s) => s.close()));
-    },
+const registrationsOf =
+  (open: (count: number) => SharedStores | Promise<SharedStores>) =>
+  async (count: number): Promise<SharedRegistrations> => {
+    const shared = await open(count);
+    return { nodes: shared.nodes.map((n) => n.registrations), close: () => shared.close() };
   };
-}
 
 function binding(contact: string, expiresAt: number): Binding {
   return { contact, path: [], expiresAt, callId: `reg-${contact}`, cseq: 1, registeredAt: NOW - 3_600_000 };
@@ -72,7 +55,7 @@ function fakeHss(sars: string[]): Hss {
 }
 
 /** `count` core nodes' expiry sweepers over the shared store, on one wall clock. */
-function nodes(shared: SharedStores, options: { batch?: number; leaseMs?: number } = {}) {
+function nodes(shared: SharedRegistrations, options: { batch?: number; leaseMs?: number } = {}) {
   const clock = new FakeClock();
   const state = { wall: NOW };
   const sars: string[] = [];
@@ -117,8 +100,8 @@ function nodes(shared: SharedStores, options: { batch?: number; leaseMs?: number
 const aorOf = (i: number): string => `sip:+1555${String(i).padStart(7, '0')}@example.com`;
 
 describe.each([
-  ['in-process store', memoryStores],
-  ['Redis', redisStores],
+  ['in-process store', registrationsOf(memoryStores)],
+  ['Redis', registrationsOf(redisStores)],
 ])('binding expiry across core nodes sharing a %s', (_name, open) => {
   it('splits the expired bindings between two nodes sweeping at once: each goes once, each emptied set is de-registered once', async () => {
     const shared = await open(2);

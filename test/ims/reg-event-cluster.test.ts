@@ -10,24 +10,11 @@ import { RegEventNotifier } from '../../src/ims/core/reg-event.js';
 import type { RegistrationChange } from '../../src/ims/core/registrar.js';
 import { HomeDomain } from '../../src/ims/identity.js';
 import { makeResponse, type SipRequest } from '../../src/sip/index.js';
-import type { Binding, RegistrationStore, SubscriptionStore } from '../../src/storage/index.js';
-import { MemoryRegistrationStore, MemorySubscriptionStore } from '../../src/storage/memory/index.js';
-import { openRedisStores } from '../../src/storage/redis/index.js';
+import type { Binding } from '../../src/storage/index.js';
 import { FakeClock } from '../harness/fake-clock.js';
-import { deleteKeys, ensureRedis, testPrefix, type RedisEndpoint } from '../harness/redis.js';
 import { ALICE, NOW, SETS, binding, body, contactsOf, fakeHss, handle, inDialog, settle, subscribe } from './reg-event-fixtures.js';
+import { disposeRedis, memoryStores, redisStores, type SharedStores } from './shared-stores.js';
 
-/** The stores one core node has: in a cluster, views of the same shared data. */
-interface NodeStores {
-  readonly registrations: RegistrationStore;
-  readonly subscriptions: SubscriptionStore;
-}
-
-/** Shared stores for `count` nodes; `close` releases them. */
-interface SharedStores {
-  readonly nodes: NodeStores[];
-  close(): Promise<void>;
-}
 
 interface Sent {
   readonly node: string;
@@ -79,29 +66,7 @@ function version(req: SipRequest): number {
   return Number(body(req).attrs.version);
 }
 
-function memoryStores(count: number): SharedStores {
-  const shared = { registrations: new MemoryRegistrationStore(), subscriptions: new MemorySubscriptionStore() };
-  return { nodes: Array.from({ length: count }, () => shared), close: async () => {} };
-}
-
-let redis: RedisEndpoint | undefined;
-afterAll(async () => {
-  await redis?.dispose();
-});
-
-/** One Redis connection per node, all on one fresh prefix: what separate core processes have. */
-async function redisStores(count: number): Promise<SharedStores> {
-  const { url } = (redis ??= await ensureRedis());
-  const prefix = testPrefix();
-  const opened = await Promise.all(Array.from({ length: count }, () => openRedisStores(url, { prefix })));
-  return {
-    nodes: opened,
-    close: async () => {
-      await deleteKeys(opened[0]!.client, prefix);
-      await Promise.all(opened.map((s) => s.close()));
-    },
-  };
-}
+afterAll(disposeRedis);
 
 describe.each([
   ['in-process stores', memoryStores],

@@ -8,45 +8,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RegEventNotifier } from '../../src/ims/core/reg-event.js';
 import { HomeDomain } from '../../src/ims/identity.js';
 import { makeResponse, type SipRequest } from '../../src/sip/index.js';
-import type { RegistrationStore, SubscriptionStore } from '../../src/storage/index.js';
-import { MemoryRegistrationStore, MemorySubscriptionStore } from '../../src/storage/memory/index.js';
-import { openRedisStores } from '../../src/storage/redis/index.js';
+import type { SubscriptionStore } from '../../src/storage/index.js';
 import { FakeClock } from '../harness/fake-clock.js';
-import { deleteKeys, ensureRedis, testPrefix, type RedisEndpoint } from '../harness/redis.js';
 import { ALICE, NOW, binding, fakeHss, handle, subscribe } from './reg-event-fixtures.js';
+import { disposeRedis, memoryStores, redisStores, type SharedStores } from './shared-stores.js';
 
-interface NodeStores {
-  readonly registrations: RegistrationStore;
-  readonly subscriptions: SubscriptionStore;
-}
-
-interface SharedStores {
-  readonly nodes: NodeStores[];
-  close(): Promise<void>;
-}
-
-function memoryStores(count: number): SharedStores {
-  const shared = { registrations: new MemoryRegistrationStore(), subscriptions: new MemorySubscriptionStore() };
-  return { nodes: Array.from({ length: count }, () => shared), close: async () => {} };
-}
-
-let redis: RedisEndpoint | undefined;
-afterAll(async () => {
-  await redis?.dispose();
-});
-
-async function redisStores(count: number): Promise<SharedStores> {
-  const { url } = (redis ??= await ensureRedis());
-  const prefix = testPrefix();
-  const opened = await Promise.all(Array.from({ length: count }, () => openRedisStores(url, { prefix })));
-  return {
-    nodes: opened,
-    close: async () => {
-      await deleteKeys(opened[0]!.client, prefix);
-      await Promise.all(opened.map((s) => s.close()));
-    },
-  };
-}
+afterAll(disposeRedis);
 
 /** Notifiers of the nodes, on one wall clock, their timers never started (sweeps are called). */
 function notifiers(shared: SharedStores, leaseMs?: number) {
