@@ -67,6 +67,12 @@ export function skipWsBytes(b: Uint8Array, i: number, end: number): number {
   return i;
 }
 
+/** {@link trimEnd} over bytes from {@link bytesOf}. */
+export function trimEndBytes(b: Uint8Array, start: number, end: number): number {
+  while (end > start && isWs(b[end - 1]!)) end--;
+  return end;
+}
+
 /** Index just past the last non-whitespace char before `end`. */
 export function trimEnd(s: string, start: number, end: number): number {
   while (end > start && isWs(s.charCodeAt(end - 1))) end--;
@@ -121,9 +127,16 @@ export function scanBytesOf(text: string | null, bytes: Buffer | null): void {
   parseBytes = bytes;
 }
 
-/** @internal Bytes `b` with `b[i]` standing for `s.charCodeAt(i)` as the char classes see it. */
+/**
+ * @internal Bytes `b` with `b[i]` standing for `s.charCodeAt(i)` as the char classes see it.
+ * Kept this small so that the optimizing compiler always inlines it (the copy is a call apart).
+ */
 export function bytesOf(s: string): Buffer {
-  if (s === parseText) return parseBytes!;
+  return s === parseText ? parseBytes! : scratchBytesOf(s);
+}
+
+/** {@link bytesOf} of a string other than the parser's text: a copy in the scratch buffer. */
+function scratchBytesOf(s: string): Buffer {
   if (s !== scratchText) {
     if (scratch.length < s.length) scratch = Buffer.allocUnsafeSlow(Math.max(s.length, scratch.length * 2));
     for (let i = 0; i < s.length; i++) {

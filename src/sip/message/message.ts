@@ -19,29 +19,39 @@ const MAX_CSEQ = 0xffffffff;
  * lines keep their original bytes. An unmodified parsed message serializes to its original bytes.
  */
 export abstract class SipMessage {
+  // The fields are declared without emitting class fields and set in the constructor: a base
+  // class with field initializers keeps the optimizing compiler from inlining its construction
+  // into `new SipRequest(...)`, which the parser does for every message.
+  protected declare lines: HeaderLine[];
   /** The original bytes while the message is unmodified; dropped on the first edit. */
-  protected rawBytes: Buffer | null;
-  private bodyBytes: Buffer | null;
+  protected declare rawBytes: Buffer | null;
+  private declare bodyBytes: Buffer | null;
   /** The parsed buffer while {@link body} or {@link raw} have not been cut from it yet. */
-  private src: Buffer | null = null;
-  private bodyStart = 0;
-  private bodyEnd = 0;
+  private declare src: Buffer | null;
+  private declare bodyStart: number;
+  private declare bodyEnd: number;
   /** End of the message in `src` while `raw` is still to be cut from it; -1 otherwise. */
-  private rawEnd = -1;
-  private viaCache: Via[] | null = null;
-  private fromCache: NameAddr | null = null;
-  private toCache: NameAddr | null = null;
-  private cseqCache: CSeq | null = null;
+  private declare rawEnd: number;
+  private declare viaCache: Via[] | null;
+  private declare fromCache: NameAddr | null;
+  private declare toCache: NameAddr | null;
+  private declare cseqCache: CSeq | null;
   /** Decoded name-addr lists, by `list:<name>`; created on first use. */
-  private typed: Map<string, unknown> | null = null;
+  private declare typed: Map<string, unknown> | null;
 
-  constructor(
-    protected lines: HeaderLine[],
-    body: Buffer,
-    raw: Buffer | null = null,
-  ) {
+  constructor(lines: HeaderLine[], body: Buffer, raw: Buffer | null = null) {
+    this.lines = lines;
     this.rawBytes = raw;
     this.bodyBytes = body;
+    this.src = null;
+    this.bodyStart = 0;
+    this.bodyEnd = 0;
+    this.rawEnd = -1;
+    this.viaCache = null;
+    this.fromCache = null;
+    this.toCache = null;
+    this.cseqCache = null;
+    this.typed = null;
   }
 
   /** The header lines in order; change them only through the methods of this class. */
@@ -358,7 +368,8 @@ export abstract class SipMessage {
 
 /** Every Via value of `lines`, top first; throws on an empty or malformed one (§20.42, §25.1). */
 function decodeVias(lines: readonly HeaderLine[]): Via[] {
-  const out: Via[] = [];
+  // Made on the first value, holding it: most messages carry one or two (see parseHeaderParams).
+  let out: Via[] | null = null;
   for (let i = 0; i < lines.length; i++) {
     const h = lines[i]!;
     if (h.name !== 'via') continue;
@@ -372,12 +383,14 @@ function decodeVias(lines: readonly HeaderLine[]): Via[] {
       const a = skipWs(v, start, end);
       const b = trimEnd(v, a, end);
       if (a === b) throw new SipParseError('Via: empty value', { header: 'via' });
-      out.push(parseViaIn(v, a, b));
+      const via = parseViaIn(v, a, b);
+      if (out === null) out = [via];
+      else out.push(via);
       if (end === last) break;
       start = end + 1;
     }
   }
-  return out;
+  return out ?? [];
 }
 
 /** Parses `1*DIGIT` with an upper bound; throws SipParseError naming the header. */

@@ -14,7 +14,7 @@ export interface KnownName {
  * 1 is a token char that spells no well-known name, 2..27 are the letters (either case), 28 `-`.
  */
 export const NAME_CLASS = new Uint8Array(256);
-/** Row width of {@link NAME_TRIE}: the 29 char classes, rounded up to a power of two (a shift finds a row). */
+/** Row width of {@link NAME_TRIE}: the 29 char classes, rounded up to a power of two (a shift finds a state). */
 const ROW = 32;
 for (let c = 0; c < 256; c++) if (TOKEN[c] === 1) NAME_CLASS[c] = 1;
 for (let c = 0x61; c <= 0x7a; c++) NAME_CLASS[c] = NAME_CLASS[c - 0x20] = 2 + c - 0x61;
@@ -47,10 +47,16 @@ for (const [c, canon] of COMPACT_FORMS) add(c, canon);
 
 /**
  * Transitions of a DFA over {@link NAME_CLASS} that recognises the well-known header names in
- * any letter case: `next = NAME_TRIE[(state << 5) | class]`. One table read per char,
- * and no second pass to confirm a match.
+ * any letter case, each state stored as the offset of its row: `next = NAME_TRIE[row + class]`,
+ * starting at {@link NAME_ROOT_ROW}, and the state is `row >> 5`. One table read per char and no
+ * second pass to confirm a match; holding offsets rather than state numbers takes the shift off
+ * the chain of dependent reads that the scan of a name is.
  */
-export const NAME_TRIE = Int16Array.from(rows.flat());
+if (rows.length * ROW > 0xffff) throw new Error('header name trie too large for 16-bit row offsets');
+export const NAME_TRIE = Uint16Array.from(rows.flat(), (st) => st * ROW);
+
+/** The row of {@link NAME_ROOT}, where a scan starts. */
+export const NAME_ROOT_ROW = NAME_ROOT * ROW;
 
 /** The well-known name a scan ending in a state spells, if any (see {@link NAME_TRIE}). */
 export const NAME_AT: ReadonlyArray<KnownName | undefined> = accept;

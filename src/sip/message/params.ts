@@ -1,5 +1,5 @@
 import { SipParseError } from './errors.js';
-import { TOKEN, bytesOf, endOfQuoted, skipWs, skipWsBytes, trimEnd } from './chars.js';
+import { TOKEN, bytesOf, endOfQuoted, isWs, skipWs, skipWsBytes, trimEnd } from './chars.js';
 
 /** One `;name[=value]` parameter, in the order and case it was received. */
 export interface Param {
@@ -110,46 +110,77 @@ const VALUE_END = new Uint8Array(256);
 for (const c of [0x3b, 0x20, 0x09, 0x0d, 0x0a, 0x2c, 0x22, 0x3c, 0x3e]) VALUE_END[c] = 1;
 
 /**
+ * Header parameter names so common that they are given as these constants rather than cut from
+ * the text, by length (no two share one): parsing allocates less, and looking one up by name then
+ * finds the very same string.
+ */
+const COMMON_PARAMS: Array<string | undefined> = [];
+for (const n of ['q', 'lr', 'tag', 'rport', 'branch', 'expires', 'received']) COMMON_PARAMS[n.length] = n;
+
+/** The parameter name `s[start..end)`, as a constant when it is a common one spelled in lower case. */
+function paramName(s: string, b: Uint8Array, start: number, end: number): string {
+  const common = COMMON_PARAMS[end - start];
+  if (common !== undefined) {
+    let k = 0;
+    while (k < common.length && b[start + k] === common.charCodeAt(k)) k++;
+    if (k === common.length) return common;
+  }
+  return s.slice(start, end);
+}
+
+/**
  * Parses header parameters `*( SEMI generic-param )` from `s[start..end)`, where `s[start]` is `;`
  * or whitespace before it. LWS is allowed around `;` and `=` (RFC 3261 §25.1 SEMI, EQUAL); values
  * are tokens, hosts or quoted strings.
  */
 export function parseHeaderParams(s: string, start: number, end: number, header: string): Params {
-  const list: Param[] = [];
+  // The list is made on the first parameter, holding it: an empty `[]` would get room for 16 on
+  // its first push, and most values carry one or two parameters. LWS is rare, so each place that
+  // may hold some is looked at before skipping it.
+  let list: Param[] | null = null;
   const b = bytesOf(s);
-  let i = skipWsBytes(b, start, end);
+  // The tables in locals: a module binding is read again (and checked) on every use.
+  const token = TOKEN;
+  const valueEnd = VALUE_END;
+  let i = start;
+  if (i < end && isWs(b[i]!)) i = skipWsBytes(b, i, end);
   while (i < end) {
-    if (s.charCodeAt(i) !== 0x3b) throw new SipParseError(`unexpected character in ${header} parameters`, { header });
-    i = skipWsBytes(b, i + 1, end);
+    if (b[i] !== 0x3b) throw new SipParseError(`unexpected character in ${header} parameters`, { header });
+    i++;
+    if (i < end && isWs(b[i]!)) i = skipWsBytes(b, i, end);
     const nameStart = i;
-    while (i < end && TOKEN[b[i]!] === 1) i++;
+    while (i < end && token[b[i]!] === 1) i++;
     if (i === nameStart) throw new SipParseError(`empty parameter in ${header}`, { header });
-    const name = s.slice(nameStart, i);
-    i = skipWsBytes(b, i, end);
+    const name = paramName(s, b, nameStart, i);
+    if (i < end && isWs(b[i]!)) i = skipWsBytes(b, i, end);
     let value: string | null = null;
-    if (i < end && s.charCodeAt(i) === 0x3d) {
-      i = skipWsBytes(b, i + 1, end);
-      if (i < end && s.charCodeAt(i) === 0x22) {
+    if (i < end && b[i] === 0x3d) {
+      i++;
+      if (i < end && isWs(b[i]!)) i = skipWsBytes(b, i, end);
+      if (i < end && b[i] === 0x22) {
         const q = endOfQuoted(s, i, end);
         if (q < 0) throw new SipParseError(`unterminated quoted parameter value in ${header}`, { header });
         value = s.slice(i, q);
         i = q;
       } else {
         const vStart = i;
-        while (i < end && VALUE_END[b[i]!] !== 1) i++;
+        while (i < end && valueEnd[b[i]!] !== 1) i++;
         if (i === vStart) throw new SipParseError(`empty value for parameter ${name} in ${header}`, { header });
         value = s.slice(vStart, i);
       }
-      i = skipWsBytes(b, i, end);
+      if (i < end && isWs(b[i]!)) i = skipWsBytes(b, i, end);
     }
-    list.push({ name, value });
+    const p: Param = { name, value };
+    if (list === null) list = [p];
+    else list.push(p);
   }
-  return new Params(list);
+  return new Params(list ?? []);
 }
 
 /** Parses URI parameters `;a=b;c` from `s[start..end)` (no whitespace allowed, RFC 3261 §19.1.1). */
 export function parseUriParams(s: string, start: number, end: number): Params {
-  const list: Param[] = [];
+  // Made on the first parameter, holding it (see parseHeaderParams).
+  let list: Param[] | null = null;
   let i = start;
   while (i < end) {
     // s[i] is ';'
@@ -161,11 +192,12 @@ export function parseUriParams(s: string, start: number, end: number): Params {
       if (c === 0x3d && eq < 0) eq = j;
     }
     if (j === i + 1 || eq === i + 1) throw new SipParseError('empty URI parameter');
-    if (eq > 0) list.push({ name: s.slice(i + 1, eq), value: s.slice(eq + 1, j) });
-    else list.push({ name: s.slice(i + 1, j), value: null });
+    const p: Param = eq > 0 ? { name: s.slice(i + 1, eq), value: s.slice(eq + 1, j) } : { name: s.slice(i + 1, j), value: null };
+    if (list === null) list = [p];
+    else list.push(p);
     i = j;
   }
-  return new Params(list);
+  return new Params(list ?? []);
 }
 
 /** Trims LWS from both ends of `s[start..end)` and returns the slice. */

@@ -119,6 +119,18 @@ export function parseUri(s: string): Uri {
 
 /** Parses the URI `s[start..end)` (see {@link parseUri}) without copying it first. */
 export function parseUriIn(s: string, start: number, end: number): Uri {
+  // `sip:` and `sips:` (any case) are what nearly every URI starts with: recognised here without
+  // the general scheme scan, which would find the same colon and scheme.
+  if (
+    end - start > 3 &&
+    (s.charCodeAt(start) | 0x20) === 0x73 && (s.charCodeAt(start + 1) | 0x20) === 0x69 && (s.charCodeAt(start + 2) | 0x20) === 0x70
+  ) {
+    const c3 = s.charCodeAt(start + 3);
+    if (c3 === 0x3a) return parseSipUri(s, 'sip', start, start + 4, end);
+    if ((c3 | 0x20) === 0x73 && end - start > 4 && s.charCodeAt(start + 4) === 0x3a) {
+      return parseSipUri(s, 'sips', start, start + 5, end);
+    }
+  }
   const colon = schemeEnd(s, start, end);
   if (colon < 0) throw new SipParseError(`malformed URI "${clip(s, start, end)}": no scheme`);
   const known = knownScheme(s, start, colon);
@@ -156,10 +168,13 @@ function parseSipUri(s: string, scheme: 'sip' | 'sips', u0: number, start: numbe
   let hostEnd0 = -1;
   let hostEnd1 = -1;
   const b = bytesOf(s);
+  // The tables in locals: an imported binding is read again (and checked) on every use.
+  const hostChar = HOST;
+  const uric = URIC;
   for (let k = start; k < end; k++) {
     const c = b[k]!;
-    if (HOST[c] === 1) continue; // host chars are all URI chars
-    if (URIC[c] !== 1) throw new SipParseError(`malformed SIP URI "${clip(s, u0, end)}"`);
+    if (hostChar[c] === 1) continue; // host chars are all URI chars
+    if (uric[c] !== 1) throw new SipParseError(`malformed SIP URI "${clip(s, u0, end)}"`);
     if (hostEnd0 < 0) hostEnd0 = k;
     if (at >= 0 && hostEnd1 < 0) hostEnd1 = k;
     if (c === 0x40) {

@@ -1,5 +1,5 @@
 import { SipParseError } from './errors.js';
-import { DIGIT, HOST, IPV6, TOKEN, bytesOf, isWs, skipWs, trimEnd } from './chars.js';
+import { DIGIT, HOST, IPV6, TOKEN, bytesOf, isWs, skipWs, skipWsBytes, trimEndBytes } from './chars.js';
 import { Params, parseHeaderParams } from './params.js';
 
 /** The magic cookie that marks an RFC 3261 branch (§8.1.1.7). */
@@ -70,55 +70,70 @@ export function parseVia(s: string): Via {
   return parseViaIn(s, 0, s.length);
 }
 
-/** Parses the Via value `s[start..end)` (see {@link parseVia}) without copying it first. */
+/**
+ * Parses the Via value `s[start..end)` (see {@link parseVia}) without copying it first. The
+ * chars are read as bytes (see bytesOf) and the usual `SIP/2.0/` compared inline: every helper
+ * call left in this function is one the optimizing compiler may not inline once its budget for
+ * the function is spent, and each Via of every message comes through here.
+ */
 export function parseViaIn(s: string, start: number, end: number): Via {
-  end = trimEnd(s, start, end);
-  const n0 = skipWs(s, start, end);
-  let n1: number, v0: number, v1: number, t0: number;
-  if (end - n0 > 8 && s.startsWith('SIP/2.0/', n0)) {
+  const b = bytesOf(s);
+  // The tables in locals: an imported binding is read again (and checked) on every use.
+  const token = TOKEN;
+  const host = HOST;
+  const digit = DIGIT;
+  end = trimEndBytes(b, start, end);
+  const n0 = skipWsBytes(b, start, end);
+  let protocol: string;
+  let t0: number;
+  if (
+    end - n0 > 8 &&
+    b[n0] === 0x53 && b[n0 + 1] === 0x49 && b[n0 + 2] === 0x50 && b[n0 + 3] === 0x2f &&
+    b[n0 + 4] === 0x32 && b[n0 + 5] === 0x2e && b[n0 + 6] === 0x30 && b[n0 + 7] === 0x2f
+  ) {
     // The usual sent-protocol, without LWS around its slashes.
-    n1 = n0 + 3;
-    v0 = n0 + 4;
-    v1 = n0 + 7;
+    protocol = 'SIP/2.0';
     t0 = n0 + 8;
   } else {
-    n1 = tokenEnd(s, n0, end, 'protocol name');
-    v0 = slash(s, n1, end);
-    v1 = tokenEnd(s, v0, end, 'protocol version');
+    const n1 = tokenEnd(s, n0, end, 'protocol name');
+    const v0 = slash(s, n1, end);
+    const v1 = tokenEnd(s, v0, end, 'protocol version');
     t0 = slash(s, v1, end);
+    protocol = protocolOf(s, n0, n1, v0, v1);
   }
-  let i = tokenEnd(s, t0, end, 'transport');
+  let i = t0;
+  while (i < end && token[b[i]!] === 1) i++;
+  if (i === t0) throw new SipParseError('Via: missing transport', { header: 'via' });
   const transport = transportName(s, t0, i);
-  if (i >= end || !isWs(s.charCodeAt(i))) throw new SipParseError('Via: missing sent-by', { header: 'via' });
-  i = skipWs(s, i, end);
-  let host: string;
-  if (s.charCodeAt(i) === 0x5b) {
+  if (i >= end || !isWs(b[i]!)) throw new SipParseError('Via: missing sent-by', { header: 'via' });
+  i = skipWsBytes(b, i, end);
+  let hostName: string;
+  if (b[i] === 0x5b) {
     const close = s.indexOf(']', i);
     if (close < 0 || close >= end || close === i + 1) throw new SipParseError('Via: malformed IPv6 reference', { header: 'via' });
     for (let j = i + 1; j < close; j++) {
       if (IPV6[s.charCodeAt(j)] !== 1) throw new SipParseError('Via: malformed IPv6 reference', { header: 'via' });
     }
-    host = s.slice(i, close + 1);
+    hostName = s.slice(i, close + 1);
     i = close + 1;
   } else {
     const hs = i;
-    const b = bytesOf(s);
-    while (i < end && HOST[b[i]!] === 1) i++;
+    while (i < end && host[b[i]!] === 1) i++;
     if (i === hs) throw new SipParseError('Via: missing host', { header: 'via' });
-    host = s.slice(hs, i);
+    hostName = s.slice(hs, i);
   }
   let port: number | null = null;
-  const afterHost = skipWs(s, i, end);
-  if (afterHost < end && s.charCodeAt(afterHost) === 0x3a) {
-    const ps = skipWs(s, afterHost + 1, end);
+  const afterHost = skipWsBytes(b, i, end);
+  if (afterHost < end && b[afterHost] === 0x3a) {
+    const ps = skipWsBytes(b, afterHost + 1, end);
     i = ps;
     let p = 0;
-    while (i < end && DIGIT[s.charCodeAt(i)] === 1) p = p * 10 + s.charCodeAt(i++) - 0x30;
+    while (i < end && digit[b[i]!] === 1) p = p * 10 + b[i++]! - 0x30;
     port = i - ps >= 1 && i - ps <= 5 ? p : -1;
     if (port < 0 || port > 65535) throw new SipParseError('Via: bad port', { header: 'via' });
   }
   const params = i < end ? parseHeaderParams(s, i, end, 'Via') : new Params();
-  return new Via(transport, host, port, params, protocolOf(s, n0, n1, v0, v1));
+  return new Via(transport, hostName, port, params, protocol);
 }
 
 /** The transport token `s[start..end)`, without allocating for the usual upper-case ones. */

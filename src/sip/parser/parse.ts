@@ -1,8 +1,8 @@
 import { SipParseError } from '../message/errors.js';
-import { DIGIT, TOKEN, WORD, allIn, bytesOf, scanBytesOf, trimEnd } from '../message/chars.js';
+import { DIGIT, TOKEN, WORD, allIn, bytesOf, scanBytesOf, skipWsBytes, trimEnd, trimEndBytes } from '../message/chars.js';
 import { HeaderLine } from '../message/header-line.js';
 import { SINGLE_HEADER_BITS, canonicalName, knownName } from '../message/headers.js';
-import { NAME_AT, NAME_CLASS, NAME_ROOT, NAME_TRIE } from '../message/name-trie.js';
+import { NAME_AT, NAME_CLASS, NAME_ROOT_ROW, NAME_TRIE } from '../message/name-trie.js';
 import { SipRequest, SipResponse, countOf, cseqOf, type SipMessage } from '../message/message.js';
 import { parseNameAddrIn } from '../message/name-addr.js';
 import { parseUriIn } from '../message/uri.js';
@@ -58,13 +58,14 @@ export function parseMessage(buf: Buffer, opts: ParseOptions = {}): SipRequest |
 function parseText(text: string, buf: Buffer, stream: boolean): SipRequest | SipResponse {
   const eol = crlf(text, 0);
   if (eol < 0) throw noEmptyLine();
-  const lines = splitHeaderLines(text, buf, eol);
+  const firstOf: Array<HeaderLine | undefined> = [undefined, undefined, undefined, undefined, undefined, undefined];
+  const lines = splitHeaderLines(text, buf, eol, firstOf);
   const dup = duplicate;
   const bodyStart = sectionEnd + 4;
   const msg: SipRequest | SipResponse = startLine(text, eol, lines, buf, bodyStart);
   try {
-    checkCore(msg, dup);
-    frameBody(msg, buf, bodyStart, stream);
+    checkCore(msg, dup, firstOf);
+    frameBody(msg, buf, bodyStart, stream, firstOf[CONTENT_LENGTH]);
   } catch (e) {
     if (e instanceof SipParseError && msg instanceof SipRequest) e.partial = msg;
     throw e;
@@ -100,65 +101,49 @@ function crlf(s: string, from: number): number {
  */
 let sectionEnd = 0;
 let duplicate: string | undefined;
-/**
- * The first line of each header that may appear only once, as the last {@link splitHeaderLines}
- * found them (by their bit in SINGLE_HEADER_BITS), so the checks need not search the lines.
- */
-let callIdLine: HeaderLine | undefined;
-let cseqLine: HeaderLine | undefined;
-let fromLine: HeaderLine | undefined;
-let toLine: HeaderLine | undefined;
-let maxForwardsLine: HeaderLine | undefined;
-let contentLengthLine: HeaderLine | undefined;
 
-function noteSingle(bit: number, line: HeaderLine): void {
-  switch (bit) {
-    case 1:
-      callIdLine = line;
-      return;
-    case 2:
-      cseqLine = line;
-      return;
-    case 4:
-      fromLine = line;
-      return;
-    case 8:
-      toLine = line;
-      return;
-    case 16:
-      maxForwardsLine = line;
-      return;
-    case 32:
-      contentLengthLine = line;
-      return;
-  }
-}
+/**
+ * Where {@link splitHeaderLines} puts the first line of each header that may appear only once,
+ * so the checks need not search the lines: slot `i` is the header whose bit in
+ * SINGLE_HEADER_BITS is `1 << i`. The slots are an array made for each message rather than
+ * module variables, as storing a new line into a long-lived object costs a write barrier each.
+ */
+const CALL_ID = 0;
+const CSEQ = 1;
+const FROM = 2;
+const TO = 3;
+const MAX_FORWARDS = 4;
+const CONTENT_LENGTH = 5;
 
 /**
  * Splits the header section after the start line (which ends at `eol`) into logical lines up to
  * the empty line, joining folded continuations (§7.3.1). The lines point into `s`; no string is
  * copied. Names are read from `b`, the bytes `s` was decoded from (byte i is char i), which is
  * quicker than reading chars. A malformed section is reported as a two-pass parser would: a
- * missing empty line first, then the first bad line.
+ * missing empty line first, then the first bad line. The first line of each header that may
+ * appear only once goes into its slot of `firstOf`.
  */
-function splitHeaderLines(s: string, b: Buffer, eol: number): HeaderLine[] {
+function splitHeaderLines(s: string, b: Buffer, eol: number, firstOf: Array<HeaderLine | undefined>): HeaderLine[] {
+  // The tables in locals: an imported binding is read again (and checked) on every use, which
+  // in the name scan is every char.
+  const classOf = NAME_CLASS;
+  const trie = NAME_TRIE;
   const out: HeaderLine[] = [];
   let seen = 0;
   duplicate = undefined;
-  callIdLine = cseqLine = fromLine = toLine = maxForwardsLine = contentLengthLine = undefined;
   let next = eol;
   // Bytes past the end of `s` (cut at MAX_HEAD) are not part of the header section.
   const last = s.length - 1;
   while (next + 3 > last || b[next + 2] !== 0x0d || b[next + 3] !== 0x0a) {
     const start = next + 2;
     let pos = start;
-    let st = NAME_ROOT;
+    let row = NAME_ROOT_ROW;
     // cls is undefined past the end of `b`, which also ends the name. Past the end of `s` (a
     // header section over MAX_HEAD), the line cannot end in `s` and no empty line follows in it.
-    let cls = NAME_CLASS[b[pos]!]!;
+    let cls = classOf[b[pos]!]!;
     while (cls > 0) {
-      st = NAME_TRIE[(st << 5) | cls]!;
-      cls = NAME_CLASS[b[++pos]!]!;
+      row = trie[row + cls]!;
+      cls = classOf[b[++pos]!]!;
     }
     const nameEnd = pos;
     let c = pos <= last ? b[pos]! : -1;
@@ -166,7 +151,7 @@ function splitHeaderLines(s: string, b: Buffer, eol: number): HeaderLine[] {
     let name: string;
     let colon = pos;
     let single = 0;
-    const known = c === 0x3a && nameEnd > start ? NAME_AT[st] : undefined;
+    const known = c === 0x3a && nameEnd > start ? NAME_AT[row >> 5] : undefined;
     if (known !== undefined) {
       name = known.canon;
       single = known.single;
@@ -187,8 +172,9 @@ function splitHeaderLines(s: string, b: Buffer, eol: number): HeaderLine[] {
       next = crlf(s, next + 2);
     }
     if (next < 0) throw noEmptyLine();
-    const line = new HeaderLine(name, s, colon - start + 1, folded, start, next);
-    if (single !== 0 && !repeated) noteSingle(single, line);
+    const valueFrom = skipWsBytes(b, colon + 1, next);
+    const line = new HeaderLine(name, s, colon - start + 1, folded, start, next, valueFrom, trimEndBytes(b, valueFrom, next));
+    if (single !== 0 && !repeated) firstOf[31 - Math.clz32(single)] = line;
     out.push(line);
   }
   sectionEnd = next;
@@ -233,16 +219,20 @@ function space(s: string, from: number, end: number): number {
 
 /** Parses the start line `s[0..eol)` (§7.1, §7.2) and makes the message around `lines`. */
 function startLine(s: string, eol: number, lines: HeaderLine[], buf: Buffer, bodyStart: number): SipRequest | SipResponse {
-  if (s.startsWith('SIP/')) return statusLine(s, eol, lines, buf, bodyStart);
+  if (s.charCodeAt(0) === 0x53 && s.charCodeAt(1) === 0x49 && s.charCodeAt(2) === 0x50 && s.charCodeAt(3) === 0x2f) {
+    return statusLine(s, eol, lines, buf, bodyStart);
+  }
   const sp1 = space(s, 0, eol);
   const sp2 = sp1 < 0 ? -1 : space(s, sp1 + 1, eol);
-  if (sp1 <= 0 || sp2 < 0 || space(s, sp2 + 1, eol) >= 0 || sp2 === sp1 + 1) {
+  // A line ending in exactly `SIP/2.0` has no third space, so that search is needed only when not.
+  const v2 = sp2 >= 0 && isVersion2(s, sp2 + 1, eol);
+  if (sp1 <= 0 || sp2 < 0 || (!v2 && space(s, sp2 + 1, eol) >= 0) || sp2 === sp1 + 1) {
     throw new SipParseError('malformed Request-Line', { offset: 0 });
   }
   if (!allIn(TOKEN, s, 0, sp1)) throw new SipParseError('malformed method', { offset: 0 });
   const req = new SipRequest(s.slice(0, sp1), s.slice(sp1 + 1, sp2), lines, EMPTY, null);
   req.frame(buf, bodyStart, buf.length, -1);
-  if (!isVersion2(s, sp2 + 1, eol)) throw withPartial(versionError(s.slice(sp2 + 1, eol), sp2 + 1), req);
+  if (!v2) throw withPartial(versionError(s.slice(sp2 + 1, eol), sp2 + 1), req);
   let parsed;
   try {
     parsed = parseUriIn(s, sp1 + 1, sp2);
@@ -311,16 +301,17 @@ function withPartial(e: SipParseError, req: SipRequest): SipParseError {
  * The headers every message needs (§8.1.1), decoded now so later reads cannot fail. `dup` is
  * the first repeated header that may appear only once (§7.3.1, §20; RFC 4475 §3.3.8).
  */
-function checkCore(msg: SipMessage, dup: string | undefined): void {
+function checkCore(msg: SipMessage, dup: string | undefined, firstOf: ReadonlyArray<HeaderLine | undefined>): void {
   if (dup !== undefined) throw new SipParseError(`more than one ${dup} header`, { header: dup });
   if (msg.vias.length === 0) throw new SipParseError('missing Via header', { header: 'via' });
-  const from = nameAddrOf(fromLine, 'from');
-  const to = nameAddrOf(toLine, 'to');
-  const callId = callIdLine;
+  const from = nameAddrOf(firstOf[FROM], 'from');
+  const to = nameAddrOf(firstOf[TO], 'to');
+  const callId = firstOf[CALL_ID];
   if (callId === undefined) throw new SipParseError('missing Call-ID header', { header: 'call-id' });
   if (!isCallId(callId.valueText, callId.valueFrom, callId.valueTo)) {
     throw new SipParseError('malformed Call-ID', { header: 'call-id' });
   }
+  const cseqLine = firstOf[CSEQ];
   if (cseqLine === undefined) throw new SipParseError('missing CSeq header', { header: 'cseq' });
   const cseq = cseqOf(cseqLine);
   msg.decodedCore(from, to, cseq);
@@ -329,7 +320,7 @@ function checkCore(msg: SipMessage, dup: string | undefined): void {
     const status = KNOWN_METHODS.has(msg.method) ? 400 : 501;
     throw new SipParseError('CSeq method does not match the Request-Line', { header: 'cseq', status });
   }
-  countOf(maxForwardsLine, 'max-forwards', 255);
+  countOf(firstOf[MAX_FORWARDS], 'max-forwards', 255);
 }
 
 /** From or To decoded from its line (see {@link SipMessage.from}). */
@@ -338,25 +329,26 @@ function nameAddrOf(h: HeaderLine | undefined, canon: 'from' | 'to') {
   return parseNameAddrIn(h.valueText, h.valueFrom, h.valueTo, canon);
 }
 
-/** Call-ID = word [ "@" word ] (§25.1), in `s[start..end)`. */
+/**
+ * Call-ID = word [ "@" word ] (§25.1), in `s[start..end)`. One pass: `@` is no word char, so the
+ * first one splits the value and any other fails it.
+ */
 function isCallId(s: string, start: number, end: number): boolean {
-  let at = s.indexOf('@', start);
-  if (at >= end) at = -1;
   const b = bytesOf(s);
-  if (at < 0) return allBytesIn(WORD, b, start, end);
-  return allBytesIn(WORD, b, start, at) && allBytesIn(WORD, b, at + 1, end);
-}
-
-/** {@link allIn} over bytes from {@link bytesOf}. */
-function allBytesIn(t: Uint8Array, b: Buffer, start: number, end: number): boolean {
-  if (end <= start) return false;
-  for (let i = start; i < end; i++) if (t[b[i]!] !== 1) return false;
-  return true;
+  const word = WORD;
+  let at = -1;
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    if (word[c] === 1) continue;
+    if (c !== 0x40 || at >= 0) return false;
+    at = i;
+  }
+  return at < 0 ? end > start : at > start && end > at + 1;
 }
 
 /** Applies Content-Length to the body (§18.3, §20.14). */
-function frameBody(msg: SipMessage, buf: Buffer, bodyStart: number, stream: boolean): void {
-  const declared = countOf(contentLengthLine, 'content-length', 0x7fffffff);
+function frameBody(msg: SipMessage, buf: Buffer, bodyStart: number, stream: boolean, contentLength: HeaderLine | undefined): void {
+  const declared = countOf(contentLength, 'content-length', 0x7fffffff);
   const available = buf.length - bodyStart;
   if (declared === undefined) {
     if (stream) throw new SipParseError('missing Content-Length on a stream transport', { header: 'content-length' });
