@@ -114,6 +114,14 @@ export function checkNow(now: number): number {
   return now;
 }
 
+/**
+ * Validates a claim's lease (claimExpired) and returns when it ends, for `now` already
+ * validated by {@link checkNow}.
+ */
+export function leaseEnd(now: number, leaseMs: number): number {
+  return now + checkInteger(leaseMs, 'leaseMs', 1, Number.MAX_SAFE_INTEGER - Math.max(now, 0));
+}
+
 /** Validates a put's data and returns its bindings, validated and frozen. */
 export function checkData(data: RegistrationData): readonly Binding[] {
   if (typeof data !== 'object' || data === null) throw invalid('registration data must be an object');

@@ -19,7 +19,7 @@
  * store directly, where every node sees every write.
  */
 import { checkExpectedVersion, pageLimit, resultLimit, type CasResult, type Page, type PageRequest } from '../common.js';
-import { checkAor, checkData, checkFlowId, checkNow } from '../registration-records.js';
+import { checkAor, checkData, checkFlowId, checkNow, leaseEnd } from '../registration-records.js';
 import type {
   Binding,
   BindingRef,
@@ -29,7 +29,7 @@ import type {
   RegistrationStore,
 } from '../registration-store.js';
 import { RegistrationIndex } from './registration-index.js';
-import { leaseEnd, LocalLeases } from './leases.js';
+import { LocalLeases } from './leases.js';
 import { claimFromIndex } from './registration-store.js';
 
 /** Options of {@link CachedRegistrationStore.open}. */

@@ -2,12 +2,6 @@
  * Claims of `claimExpired` (registration and subscription stores) for the stores of one
  * process (memory, SQLite): kept in a map, not in the store, since only this process claims.
  */
-import { checkInteger } from '../registration-records.js';
-
-/** Validates a claim's lease and returns when it ends, for `now` already validated. */
-export function leaseEnd(now: number, leaseMs: number): number {
-  return now + checkInteger(leaseMs, 'leaseMs', 1, Number.MAX_SAFE_INTEGER - Math.max(now, 0));
-}
 
 interface Lease {
   /** The version of the entry's record when it was claimed: a write of the record ends the claim. */
@@ -27,20 +21,30 @@ export class LocalLeases {
   private readonly leases = new Map<string, Lease>();
 
   /**
-   * Drops the claims over by `now` and returns how many are left: at most that many due
-   * entries are skipped, so a caller reading `limit` more due entries than that finds `limit`
-   * unclaimed ones whenever there are.
+   * Claims until `until` the first `limit` due entries that no claim holds at `now`, in the
+   * order `due(count)` gives its first `count` entries. Ended claims are dropped first; at most
+   * the remaining ones are skipped, so asking `due` for `limit` more than that finds `limit`
+   * unclaimed entries whenever there are.
    */
-  held(now: number): number {
+  claimDue<T>(
+    due: (count: number) => Iterable<T>,
+    limit: number,
+    now: number,
+    until: number,
+    keyOf: (entry: T) => string,
+    versionOf: (entry: T) => number,
+  ): T[] {
     for (const [key, lease] of this.leases) if (lease.until <= now) this.leases.delete(key);
-    return this.leases.size;
-  }
-
-  /** Claims entry `key` of a record at `version` until `until`; false when a claim on it holds at `now`. */
-  claim(key: string, version: number, now: number, until: number): boolean {
-    const lease = this.leases.get(key);
-    if (lease !== undefined && lease.version === version && lease.until > now) return false;
-    this.leases.set(key, { version, until });
-    return true;
+    const out: T[] = [];
+    for (const entry of due(Math.min(limit + this.leases.size, Number.MAX_SAFE_INTEGER))) {
+      if (out.length === limit) break;
+      const key = keyOf(entry);
+      const version = versionOf(entry);
+      const lease = this.leases.get(key);
+      if (lease !== undefined && lease.version === version && lease.until > now) continue;
+      this.leases.set(key, { version, until });
+      out.push(entry);
+    }
+    return out;
   }
 }

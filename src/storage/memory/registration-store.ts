@@ -6,7 +6,7 @@
  * them: in memory, next to the store, because only the one process owning the data sweeps it.
  */
 import { checkExpectedVersion, pageLimit, resultLimit, type CasResult, type Page, type PageRequest } from '../common.js';
-import { checkAor, checkData, checkFlowId, checkNow, copyBinding } from '../registration-records.js';
+import { checkAor, checkData, checkFlowId, checkNow, copyBinding, leaseEnd } from '../registration-records.js';
 import type {
   Binding,
   BindingRef,
@@ -15,7 +15,7 @@ import type {
   RegistrationRecord,
   RegistrationStore,
 } from '../registration-store.js';
-import { leaseEnd, LocalLeases } from './leases.js';
+import { LocalLeases } from './leases.js';
 import { RegistrationIndex } from './registration-index.js';
 
 const DELETED: RegistrationData = Object.freeze({ bindings: Object.freeze([]) });
@@ -35,23 +35,22 @@ interface DueBinding {
  * position, earliest first, skipping the claimed ones.
  */
 export function claimFromIndex(index: RegistrationIndex, leases: LocalLeases, now: number, until: number, limit: number): BindingRef[] {
-  const candidates: DueBinding[] = [];
-  const aors = new Set<string>();
-  for (const { aor } of index.expired(now, limit + leases.held(now))) {
-    if (aors.has(aor)) continue;
-    aors.add(aor);
-    const stored = index.record(aor)!;
-    stored.bindings.forEach((binding, position) => {
-      if (binding.expiresAt <= now) candidates.push({ aor, position, binding, version: stored.version });
-    });
-  }
-  candidates.sort((a, b) => a.binding.expiresAt - b.binding.expiresAt);
-  const out: BindingRef[] = [];
-  for (const c of candidates) {
-    if (out.length === limit) break;
-    if (leases.claim(`${c.aor}\n${c.position}`, c.version, now, until)) out.push({ aor: c.aor, binding: copyBinding(c.binding), version: c.version });
-  }
-  return out;
+  const due = (count: number): DueBinding[] => {
+    const candidates: DueBinding[] = [];
+    const aors = new Set<string>();
+    for (const { aor } of index.expired(now, count)) {
+      if (aors.has(aor)) continue;
+      aors.add(aor);
+      const stored = index.record(aor)!;
+      stored.bindings.forEach((binding, position) => {
+        if (binding.expiresAt <= now) candidates.push({ aor, position, binding, version: stored.version });
+      });
+    }
+    return candidates.sort((a, b) => a.binding.expiresAt - b.binding.expiresAt);
+  };
+  return leases
+    .claimDue(due, limit, now, until, (c) => `${c.aor}\n${c.position}`, (c) => c.version)
+    .map((c) => ({ aor: c.aor, binding: copyBinding(c.binding), version: c.version }));
 }
 
 export class MemoryRegistrationStore implements RegistrationStore {

@@ -3,11 +3,11 @@
  * need not outlive it. Versions come from one counter per store, so they never repeat.
  */
 import { checkExpectedVersion, resultLimit, type CasResult } from '../common.js';
-import { checkAor, checkNow } from '../registration-records.js';
+import { checkAor, checkNow, leaseEnd } from '../registration-records.js';
 import { checkKey, checkSubscriptionData, encodeKey, toSubscriptionRecord } from '../subscription-records.js';
 import type { SubscriptionData, SubscriptionKey, SubscriptionRecord, SubscriptionStore } from '../subscription-store.js';
 import { BinaryHeap } from './binary-heap.js';
-import { leaseEnd, LocalLeases } from './leases.js';
+import { LocalLeases } from './leases.js';
 
 interface Stored {
   readonly key: SubscriptionKey;
@@ -99,13 +99,9 @@ export class MemorySubscriptionStore implements SubscriptionStore {
   async claimExpired(now: number, leaseMs: number, limit: number): Promise<SubscriptionRecord[]> {
     const until = leaseEnd(checkNow(now), leaseMs);
     resultLimit(limit);
-    const out: SubscriptionRecord[] = [];
-    // Enough due ones that, after skipping the claimed ones, `limit` remain whenever there are.
-    for (const s of this.due(now, limit + this.leases.held(now))) {
-      if (out.length === limit) break;
-      if (this.leases.claim(encodeKey(s.key), s.version, now, until)) out.push(toSubscriptionRecord(s.key, s.version, s.data));
-    }
-    return out;
+    return this.leases
+      .claimDue((count) => this.due(now, count), limit, now, until, (s) => encodeKey(s.key), (s) => s.version)
+      .map((s) => toSubscriptionRecord(s.key, s.version, s.data));
   }
 
   async nextExpiryAt(): Promise<number | undefined> {

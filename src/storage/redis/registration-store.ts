@@ -27,7 +27,7 @@
  */
 import { checkExpectedVersion, pageLimit, resultLimit, type CasResult, type Page, type PageRequest } from '../common.js';
 import { invalid } from '../errors.js';
-import { checkAor, checkData, checkFlowId, checkInteger, checkNow, copyBinding } from '../registration-records.js';
+import { checkAor, checkData, checkFlowId, checkNow, copyBinding, leaseEnd } from '../registration-records.js';
 import type {
   Binding,
   BindingRef,
@@ -100,8 +100,7 @@ export class RedisRegistrationStore implements RegistrationStore {
   }
 
   async claimExpired(now: number, leaseMs: number, limit: number): Promise<BindingRef[]> {
-    checkNow(now);
-    const until = String(now + checkInteger(leaseMs, 'leaseMs', 1, Number.MAX_SAFE_INTEGER - Math.max(now, 0)));
+    const until = String(leaseEnd(checkNow(now), leaseMs));
     resultLimit(limit);
     return guard('claimExpired', async () => {
       const buckets = this.keys.buckets;

@@ -22,7 +22,7 @@
  * re-scores it to its expiresAt (or removes it), ending the claim.
  */
 import { checkExpectedVersion, resultLimit, type CasResult } from '../common.js';
-import { checkAor, checkInteger, checkNow } from '../registration-records.js';
+import { checkAor, checkNow, leaseEnd } from '../registration-records.js';
 import { checkKey, checkSubscriptionData, copySubscriptionData, decodeKey, encodeKey } from '../subscription-records.js';
 import type { SubscriptionData, SubscriptionKey, SubscriptionRecord, SubscriptionStore } from '../subscription-store.js';
 import { guard } from './client.js';
@@ -117,8 +117,7 @@ export class RedisSubscriptionStore implements SubscriptionStore {
   }
 
   async claimExpired(now: number, leaseMs: number, limit: number): Promise<SubscriptionRecord[]> {
-    checkNow(now);
-    const until = String(now + checkInteger(leaseMs, 'leaseMs', 1, Number.MAX_SAFE_INTEGER - Math.max(now, 0)));
+    const until = String(leaseEnd(checkNow(now), leaseMs));
     resultLimit(limit);
     return guard('claimExpired', async () => {
       const buckets = this.keys.buckets;

@@ -12,7 +12,7 @@
  */
 import type Database from 'better-sqlite3';
 import { checkExpectedVersion, pageLimit, resultLimit, type CasResult, type Page, type PageRequest } from '../common.js';
-import { checkAor, checkData, checkFlowId, checkNow } from '../registration-records.js';
+import { checkAor, checkData, checkFlowId, checkNow, leaseEnd } from '../registration-records.js';
 import type {
   Binding,
   BindingRef,
@@ -21,7 +21,7 @@ import type {
   RegistrationRecord,
   RegistrationStore,
 } from '../registration-store.js';
-import { leaseEnd, LocalLeases } from '../memory/leases.js';
+import { LocalLeases } from '../memory/leases.js';
 import { guard, type SqliteDatabase } from './database.js';
 import type { GroupCommit } from './group-commit.js';
 
@@ -165,15 +165,11 @@ export class SqliteRegistrationStore implements RegistrationStore {
   async claimExpired(now: number, leaseMs: number, limit: number): Promise<BindingRef[]> {
     const until = leaseEnd(checkNow(now), leaseMs);
     resultLimit(limit);
-    return guard('claimExpired', () => {
-      const out: BindingRef[] = [];
-      // Enough due rows that, after skipping the claimed ones, `limit` remain whenever there are.
-      for (const row of this.selectExpired.all(now, Math.min(limit + this.leases.held(now), Number.MAX_SAFE_INTEGER))) {
-        if (out.length === limit) break;
-        if (this.leases.claim(`${row.aor}\n${row.position}`, row.version, now, until)) out.push(toRef(row));
-      }
-      return out;
-    });
+    return guard('claimExpired', () =>
+      this.leases
+        .claimDue((count) => this.selectExpired.all(now, count), limit, now, until, (row) => `${row.aor}\n${row.position}`, (row) => row.version)
+        .map(toRef),
+    );
   }
 
   async nextExpiryAt(): Promise<number | undefined> {

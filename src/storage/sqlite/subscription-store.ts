@@ -9,10 +9,10 @@
  */
 import type Database from 'better-sqlite3';
 import { checkExpectedVersion, resultLimit, type CasResult } from '../common.js';
-import { checkAor, checkNow } from '../registration-records.js';
+import { checkAor, checkNow, leaseEnd } from '../registration-records.js';
 import { checkKey, checkSubscriptionData, copySubscriptionData, decodeKey, encodeKey } from '../subscription-records.js';
 import type { SubscriptionData, SubscriptionKey, SubscriptionRecord, SubscriptionStore } from '../subscription-store.js';
-import { leaseEnd, LocalLeases } from '../memory/leases.js';
+import { LocalLeases } from '../memory/leases.js';
 import { guard, type SqliteDatabase } from './database.js';
 import type { GroupCommit } from './group-commit.js';
 
@@ -110,15 +110,9 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
   async claimExpired(now: number, leaseMs: number, limit: number): Promise<SubscriptionRecord[]> {
     const until = leaseEnd(checkNow(now), leaseMs);
     resultLimit(limit);
-    return guard('claimExpired', () => {
-      const out: SubscriptionRecord[] = [];
-      // Enough due rows that, after skipping the claimed ones, `limit` remain whenever there are.
-      for (const row of this.selectExpired.all(now, Math.min(limit + this.leases.held(now), Number.MAX_SAFE_INTEGER))) {
-        if (out.length === limit) break;
-        if (this.leases.claim(row.key, row.version, now, until)) out.push(toRecord(row));
-      }
-      return out;
-    });
+    return guard('claimExpired', () =>
+      this.leases.claimDue((count) => this.selectExpired.all(now, count), limit, now, until, (row) => row.key, (row) => row.version).map(toRecord),
+    );
   }
 
   async nextExpiryAt(): Promise<number | undefined> {
