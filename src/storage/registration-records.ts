@@ -11,11 +11,16 @@ const LINE_BREAK_OR_NUL = /[\r\n\0]/;
 export const MAX_31_BIT = 2 ** 31 - 1;
 
 /** Validates a non-empty (unless `allowEmpty`) string without CR, LF or NUL. */
-export function checkText(value: unknown, what: string, allowEmpty = false): string {
+function validText(value: unknown, what: string, allowEmpty: boolean): string {
   if (typeof value !== 'string' || (!allowEmpty && value.length === 0) || LINE_BREAK_OR_NUL.test(value)) {
     throw invalid(`${what} must be a ${allowEmpty ? '' : 'non-empty '}string without CR, LF or NUL`);
   }
-  return detached(value);
+  return value;
+}
+
+/** Validates a text a store keeps (see {@link validText}) and returns it as a string of its own ({@link detached}). */
+export function checkText(value: unknown, what: string, allowEmpty = false): string {
+  return detached(validText(value, what, allowEmpty));
 }
 
 /**
@@ -37,14 +42,17 @@ export function checkInteger(value: unknown, what: string, min: number, max: num
   return value;
 }
 
-/** Validates an AoR key. */
+/**
+ * Validates an AoR key. Not copied: most uses are lookups (once per call), and a store keeping
+ * one as a key copies it ({@link detached}).
+ */
 export function checkAor(aor: unknown): string {
-  return checkText(aor, 'aor');
+  return validText(aor, 'aor', false);
 }
 
-/** Validates a flow id key. */
+/** Validates a flow id key (a lookup: not copied). */
 export function checkFlowId(flowId: unknown): string {
-  return checkText(flowId, 'flowId');
+  return validText(flowId, 'flowId', false);
 }
 
 function checkReceivedFrom(r: ReceivedFrom): ReceivedFrom {

@@ -4,7 +4,7 @@
  * compare-and-set itself; its owners do, and hand it records with their versions.
  */
 import type { Page } from '../common.js';
-import { copyBinding } from '../registration-records.js';
+import { copyBinding, detached } from '../registration-records.js';
 import type { Binding, BindingRef, RegistrationCounts, RegistrationRecord } from '../registration-store.js';
 import { BinaryHeap } from './binary-heap.js';
 
@@ -56,9 +56,12 @@ export class RegistrationIndex {
    * Stores `bindings` (validated and frozen, non-empty) for `aor` at `version`. A record already
    * at `version` is left alone: a version names one content (see common.ts).
    */
-  set(aor: string, bindings: readonly Binding[], version: number): void {
-    if (this.records.get(aor)?.version === version) return;
-    this.unlink(aor);
+  set(key: string, bindings: readonly Binding[], version: number): void {
+    if (this.records.get(key)?.version === version) return;
+    this.unlink(key);
+    // Kept in the record map, the expiry heap and the flow sets: a string of its own, not a
+    // slice of the REGISTER it came from.
+    const aor = detached(key);
     this.records.set(aor, { version, bindings });
     this.bindingCount += bindings.length;
     for (let index = 0; index < bindings.length; index++) {
