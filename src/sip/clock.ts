@@ -14,9 +14,15 @@ export interface Clock {
   clearTimeout(handle: TimerHandle | undefined): void;
 }
 
+/** The timers due at one time, in the order they were set; a cleared one leaves a hole. */
+type Slot = Array<Entry | undefined>;
+
 /** A pending timer; it is its own handle (one object per timer). */
 interface Entry extends TimerHandle {
   fn: (() => void) | undefined;
+  /** The slot it waits in, and where; undefined once it fired or was cleared. */
+  slot: Slot | undefined;
+  index: number;
 }
 
 /**
@@ -28,7 +34,7 @@ interface Entry extends TimerHandle {
  * RFC's timers (T1 = 500 ms) care about. Timers do not keep the process alive.
  */
 export class SlottedClock implements Clock {
-  private readonly slots = new Map<number, Entry[]>();
+  private readonly slots = new Map<number, Slot>();
 
   constructor(private readonly resolutionMs = 10) {}
 
@@ -39,20 +45,29 @@ export class SlottedClock implements Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const now = performance.now();
     const due = Math.ceil((now + Math.max(0, ms)) / this.resolutionMs) * this.resolutionMs;
-    const entry: Entry = { __timer: null, fn };
-    const slot = this.slots.get(due);
-    if (slot) slot.push(entry);
-    else {
-      this.slots.set(due, [entry]);
+    let slot = this.slots.get(due);
+    if (slot === undefined) {
+      slot = [];
+      this.slots.set(due, slot);
       const t = setTimeout(() => this.fire(due), due - now);
       t.unref();
     }
+    const entry: Entry = { __timer: null, fn, slot, index: slot.length };
+    slot.push(entry);
     return entry;
   }
 
   clearTimeout(handle: TimerHandle | undefined): void {
-    // Dropping the callback lets what it closes over be collected before the slot comes due.
-    if (handle) (handle as Entry).fn = undefined;
+    if (!handle) return;
+    const entry = handle as Entry;
+    // Dropping the callback lets what it closes over be collected before the slot comes due;
+    // leaving a hole in the slot lets the entry go too. Most timers are cleared (timer C, set
+    // for 3 minutes on every INVITE hop), and kept until due they would make up a large part
+    // of the heap a busy node has to mark.
+    entry.fn = undefined;
+    const slot = entry.slot;
+    entry.slot = undefined;
+    if (slot !== undefined) slot[entry.index] = undefined;
   }
 
   private fire(due: number): void {
@@ -68,10 +83,13 @@ export class SlottedClock implements Clock {
     if (!slot) return;
     let failure: unknown;
     let failed = false;
-    for (const entry of slot) {
+    for (let i = 0; i < slot.length; i++) {
+      const entry = slot[i];
+      if (entry === undefined) continue;
       const fn = entry.fn;
-      if (fn === undefined) continue;
       entry.fn = undefined;
+      entry.slot = undefined;
+      if (fn === undefined) continue;
       try {
         fn();
       } catch (e) {

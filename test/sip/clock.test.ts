@@ -36,4 +36,24 @@ describe('the slotted system clock', () => {
     expect(ran).toEqual(['second']);
     expect(String(errors[0])).toMatch(/boom/);
   });
+
+  it('fires exactly the timers of a slot not cleared, in the order they were set, whatever the order they are cleared in', async () => {
+    const clock = new SlottedClock(1000);
+    const fired: number[] = [];
+    const handles: Array<ReturnType<SlottedClock['setTimeout']>> = [];
+    // All in one slot (1 s resolution). Timer 2 clears 6 and 9 while the slot fires.
+    for (let i = 0; i < 20; i++) {
+      handles.push(
+        clock.setTimeout(() => {
+          fired.push(i);
+          if (i === 2) for (const j of [6, 9]) clock.clearTimeout(handles[j]);
+        }, 1),
+      );
+    }
+    for (const i of [0, 19, 7, 3, 18, 8, 1, 12, 4, 5]) clock.clearTimeout(handles[i]);
+    clock.clearTimeout(handles[0]); // twice: no harm
+    await sleep(1100);
+    expect(fired).toEqual([2, 10, 11, 13, 14, 15, 16, 17]);
+    clock.clearTimeout(handles[2]); // after it fired: no harm
+  });
 });

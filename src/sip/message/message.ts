@@ -60,7 +60,25 @@ export abstract class SipMessage {
   }
 
   abstract get startLine(): string;
+  /**
+   * A copy whose header lines can be edited without touching this message. The decoded Via,
+   * From, To and CSeq are shared with it, not decoded again (a request or response crossing
+   * several services of one process is cloned at each). pushVia and popVia keep the copies
+   * apart; a Via, From or To object changed in place and committed (as the transport stamps
+   * the top Via of a request it receives) changes in the copies made before too, so that is
+   * done before a message is cloned.
+   */
   abstract clone(): SipMessage;
+
+  /** @internal Hands the decoded core headers to a clone (see {@link clone}). */
+  protected shareDecoded<T extends SipMessage>(copy: T): T {
+    const vias = this.viaCache;
+    if (vias !== null) copy.viaCache = vias.slice();
+    copy.fromCache = this.fromCache;
+    copy.toCache = this.toCache;
+    copy.cseqCache = this.cseqCache;
+    return copy;
+  }
 
   /** The bytes this message was parsed from, while it has not been modified. */
   get raw(): Buffer | null {
@@ -484,7 +502,7 @@ export class SipRequest extends SipMessage {
   }
 
   clone(): SipRequest {
-    return new SipRequest(this.method, this.uriText, this.lines.slice(), this.body, this.raw);
+    return this.shareDecoded(new SipRequest(this.method, this.uriText, this.lines.slice(), this.body, this.raw));
   }
 }
 
@@ -505,7 +523,7 @@ export class SipResponse extends SipMessage {
   }
 
   clone(): SipResponse {
-    return new SipResponse(this.status, this.reason, this.lines.slice(), this.body, this.raw);
+    return this.shareDecoded(new SipResponse(this.status, this.reason, this.lines.slice(), this.body, this.raw));
   }
 }
 

@@ -184,10 +184,26 @@ export class ProxyCore implements TransactionUser {
   onStrayResponse(response: SipResponse, _flow: Flow): void {
     try {
       const top = response.topVia;
-      if (!top || !this.isOwnVia(top)) return;
-      response.popVia();
-      const next = response.topVia;
-      const target = next && viaTarget(next);
+      if (top && this.isOwnVia(top)) this.relayResponse(response);
+    } catch (e) {
+      this.reportError(e);
+    }
+  }
+
+  /**
+   * Forwards a response statelessly by its Via (§16.7 step 3 and §18.2.2 without a
+   * transaction; RFC 6026 §8.4 for a 2xx retransmission): every Via of this process on top
+   * comes off, since each hop between services here put one on, and it goes where the first
+   * other Via says (its received and rport, RFC 3581).
+   */
+  relayResponse(response: SipResponse): void {
+    try {
+      let top = response.topVia;
+      while (top && this.isOwnVia(top)) {
+        response.popVia();
+        top = response.topVia;
+      }
+      const target = top && viaTarget(top);
       if (target) void this.tx.sendStateless(response, target).catch((e: unknown) => this.reportError(e));
     } catch (e) {
       this.reportError(e);

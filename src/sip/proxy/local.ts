@@ -1,4 +1,4 @@
-import type { SipRequest, SipResponse } from '../message/message.js';
+import { SipRequest, type SipResponse } from '../message/message.js';
 import type { Flow } from '../transport/types.js';
 import type {
   ClientTransaction,
@@ -9,6 +9,12 @@ import type {
 } from '../transaction/types.js';
 
 let serial = 0;
+
+/** Both ends of every hop's flow (shared: a flow's endpoints are never changed). */
+const IN_PROCESS = Object.freeze({ address: 'local', port: 0 });
+
+/** Stands in for the request of a hop that has its final response. */
+const FINISHED = new SipRequest('FINISHED', 'sip:finished.invalid', [], Buffer.alloc(0));
 
 /**
  * A hop between two services hosted in the same process: the forwarding side sees a client
@@ -24,15 +30,26 @@ export class LocalHop implements ServerTransaction, ClientTransaction {
   private terminatedCbs: Array<() => void> = [];
   /** Called when the forwarding side gives up on the hop (CANCEL or termination). */
   onCancel: (() => void) | undefined;
+  private req: SipRequest;
 
   constructor(
-    readonly request: SipRequest,
+    request: SipRequest,
     private readonly handler: ClientTransactionHandler,
   ) {
+    this.req = request;
     this.id = `local:${++serial}`;
-    this.flow = { id: this.id, protocol: 'TCP', local: { address: 'local', port: 0 }, remote: { address: 'local', port: 0 } };
+    this.flow = { id: this.id, protocol: 'TCP', local: IN_PROCESS, remote: IN_PROCESS };
     this.isInvite = request.method === 'INVITE';
     this.serverState = this.isInvite ? 'proceeding' : 'trying';
+  }
+
+  /**
+   * The request, until the hop has its final response. After that nothing reads it, but the hop
+   * lives on as long as the transaction that forwards a 2xx retransmission back through it (an
+   * INVITE over UDP: RFC 6026's 32 s), and with it each hop's request of a whole call.
+   */
+  get request(): SipRequest {
+    return this.req;
   }
 
   get state(): ServerTransactionState & ClientTransactionState {
@@ -63,6 +80,7 @@ export class LocalHop implements ServerTransaction, ClientTransaction {
 
   private finish(state: ServerTransactionState): void {
     this.serverState = state;
+    this.req = FINISHED;
     const cbs = this.terminatedCbs;
     this.terminatedCbs = [];
     for (const cb of cbs) cb();

@@ -40,9 +40,12 @@ export class ProxyTransaction implements ClientTransactionHandler {
   private released = false;
   private cancelled = false;
 
+  /** Where responses go; dropped on release (see {@link maybeRelease}). */
+  private server: ServerTransaction;
+
   constructor(
     private readonly core: ProxyCore,
-    readonly server: ServerTransaction,
+    server: ServerTransaction,
     /** The request as the service handed it over (Route pre-processing done). */
     private req: SipRequest,
     private service: ProxyService | undefined,
@@ -52,6 +55,7 @@ export class ProxyTransaction implements ClientTransactionHandler {
     /** Gives the To tag of responses this proxy makes itself (shared with the request context). */
     private tags: { readonly toTag: string },
   ) {
+    this.server = server;
     this.method = req.method;
     this.recordRoute = options.recordRoute ?? core.recordRoute;
     this.timerC = options.timerC ?? core.timerC;
@@ -126,11 +130,9 @@ export class ProxyTransaction implements ClientTransactionHandler {
   onResponse(response: SipResponse, tx: ClientTransaction): void {
     const branch = this.branchOf(tx);
     if (!branch) {
-      // After release only 2xx retransmissions matter: RFC 6026 §8.4 has the proxy forward them.
-      if (this.released && response.status >= 200 && response.status < 300) {
-        response.popVia();
-        this.server.respond(response);
-      }
+      // After release only 2xx retransmissions matter: RFC 6026 §8.4 has the proxy forward them,
+      // statelessly by Via as for a 2xx that matches no transaction.
+      if (this.released && response.status >= 200 && response.status < 300) this.core.relayResponse(response);
       return;
     }
     response.popVia();
@@ -271,7 +273,10 @@ export class ProxyTransaction implements ClientTransactionHandler {
   /**
    * Once the final response is out and every branch has ended, the branches' requests and
    * responses are dropped: the transactions live on for their RFC 6026 timers (32 s over UDP),
-   * and holding a whole call's messages that long is what made the heap, and GC, grow.
+   * and holding a whole call's messages that long is what made the heap, and GC, grow. The
+   * server transaction goes too: a 2xx retransmission is then relayed by its Via. Kept, it
+   * would keep for those 32 s the chain of every hop between services of this process that
+   * the request crossed (each hop's server side is the handler of the hop before it).
    */
   private maybeRelease(): void {
     if (this.released || !this.finalSent || this.queue.length) return;
@@ -284,6 +289,7 @@ export class ProxyTransaction implements ClientTransactionHandler {
     this.tags = RELEASED_TAGS;
     this.service = undefined;
     this.core.untrack(this.server);
+    this.server = RELEASED_SERVER;
   }
 }
 
@@ -297,6 +303,16 @@ let branchSerial = 0;
 
 /** Stands in for the request of a released proxy transaction (nothing reads it then). */
 const RELEASED = new SipRequest('RELEASED', 'sip:released.invalid', [], Buffer.alloc(0));
+/** Stands in for the server transaction of a released proxy transaction (nothing is sent through it). */
+const RELEASED_SERVER: ServerTransaction = {
+  id: 'released',
+  request: RELEASED,
+  flow: { id: 'released', protocol: 'UDP', local: { address: 'released.invalid', port: 0 }, remote: { address: 'released.invalid', port: 0 } },
+  isInvite: false,
+  state: 'terminated',
+  respond() {},
+  onTerminated() {},
+};
 /** Stands in for the request context of a released proxy transaction (it makes no more responses). */
 const RELEASED_TAGS = { toTag: 'released' };
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseUri } from '../../../src/sip/message/uri.js';
 import { makeResponse } from '../../../src/sip/message/build.js';
+import { SipResponse } from '../../../src/sip/message/message.js';
 import type { ProxyService, RequestContext } from '../../../src/sip/proxy/service.js';
 import { answer, cancelOf, PROXY, proxyRig, request, requests, send, statuses } from './harness.js';
 
@@ -50,6 +51,29 @@ describe('the service contract on the proxy core', () => {
     for (let i = 0; i < 4; i++) await r.net.flush();
     expect(requests(bob, 'CANCEL').length).toBe(1);
     expect(statuses(alice)).toEqual([100, 180, 200, 487]);
+  });
+
+  it('relays a retransmitted 2xx back across in-process hops after the call was set up (RFC 6026 §8.4)', async () => {
+    const front: ProxyService = { hosts: ['edge.example.com'], onInitialRequest: (ctx) => ctx.forward({ routes: ['sip:core.example.com;lr'] }) };
+    const core: ProxyService = { hosts: ['core.example.com'], onInitialRequest: (ctx) => ctx.forward({ uri: parseUri('sip:bob@10.0.0.3') }) };
+    const r = proxyRig({ services: [front, core] });
+    const [alice, bob] = [r.ua('10.0.0.2'), r.ua('10.0.0.3')];
+    send(alice, request(alice, 'INVITE', 'sip:bob@example.com', [['Route', '<sip:edge.example.com;lr>']]));
+    for (let i = 0; i < 4; i++) await r.net.flush();
+    const ok = answer(bob, 'INVITE', 200);
+    for (let i = 0; i < 4; i++) await r.net.flush();
+    expect(statuses(alice)).toEqual([100, 200]);
+    // Alice's ACK is lost: Bob retransmits his 200, twice, as his UAS core does until an ACK comes.
+    send(bob, ok);
+    for (let i = 0; i < 4; i++) await r.net.flush();
+    r.clock.advance(1000);
+    send(bob, ok);
+    for (let i = 0; i < 4; i++) await r.net.flush();
+    expect(statuses(alice)).toEqual([100, 200, 200, 200]);
+    const relayed = alice.received((m) => m instanceof SipResponse && m.status === 200).map((m) => m.message as SipResponse);
+    // Each arrives with only Alice's Via: the proxy's own (one per hop) came off.
+    for (const res of relayed) expect(res.vias.map((v) => v.host)).toEqual(['10.0.0.2']);
+    expect(r.errors).toEqual([]);
   });
 
   it('answers 487 to a CANCEL that comes while the service is still deciding, and drops its later decision', async () => {
