@@ -106,6 +106,34 @@ describe('the edge (P-CSCF)', () => {
     expect(ctx.request.getAll('p-asserted-identity')).toEqual(['<sip:6505550001@example.com>']);
   });
 
+  it('asserts each user of a flow that carries many registrations (a PBX behind one address) as that user', async () => {
+    const { edge, advance } = setup();
+    const user = (n: number) => `sip:65055501${String(n).padStart(2, '0')}@example.com`;
+    for (let n = 0; n < 50; n++) {
+      const reg = registerReq().clone();
+      reg.set('from', `<${user(n)}>;tag=f${n}`);
+      reg.set('to', `<${user(n)}>`);
+      const ctx = await run(new RecordingContext(reg, flowA), (c) => edge.onInitialRequest(c));
+      const res = makeResponse(ctx.request, 200, 'OK', 't');
+      res.append('contact', `<sip:a@192.0.2.1:5070>;expires=${n === 0 ? 60 : 600}`);
+      res.append('service-route', '<sip:orig@scscf.example.com;lr>');
+      res.append('p-associated-uri', `<${user(n)}>, <sip:alias${n}@example.com>`);
+      edge.onResponse({ response: res, request: ctx.request, branch: 0, replace() {}, forward() {} } as ResponseContext);
+    }
+    const from = async (identity: string, extra: string[] = []) => {
+      const req = invite(extra);
+      req.set('from', `<${identity}>;tag=x`);
+      return (await run(new RecordingContext(req, flowA), (c) => edge.onInitialRequest(c))).request.getAll('p-asserted-identity');
+    };
+    expect(await from(user(37))).toEqual([`<${user(37)}>`]);
+    expect(await from('sip:alias12@example.com')).toEqual(['<sip:alias12@example.com>']);
+    expect(await from(user(3), ['P-Preferred-Identity: <sip:alias44@example.com>'])).toEqual(['<sip:alias44@example.com>']);
+    // Not registered on this flow: the first live registration's identity.
+    expect(await from('sip:stranger@example.com')).toEqual([`<${user(0)}>`]);
+    advance(61_000);
+    expect(await from(user(0))).toEqual([`<${user(1)}>`]);
+  });
+
   it('refuses the flow again once its registration expired or was removed', async () => {
     const { edge, advance } = setup();
     await registerA(edge, 60);

@@ -192,9 +192,12 @@ describe('ISC: a terminating application server', () => {
     expect(atBob[0]!.get('x-service')).toBe('screened');
     expect(atBob[0]!.has('p-served-user')).toBe(false);
     expect(atBob[0]!.uriString).toBe('sip:6505550002@10.0.0.20:5060');
+    expect(t.isc.tokenCount).toBe(1);
     answerInvite(t.bob, 200);
     await t.settle();
     expect(statuses(t.alice)).toEqual([100, 200]);
+    // The AS has answered: the service state of its invocation is gone, not kept for the TTL.
+    expect(t.isc.tokenCount).toBe(0);
   });
 
   it('runs the caller’s originating criteria, then the callee’s terminating ones, each with its served user', async () => {

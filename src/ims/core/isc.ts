@@ -253,14 +253,16 @@ export class Isc {
     const alive = leg.alive;
     leg.done = true;
     this.release(leg);
-    if (status < 300 || alive) return;
-    if (!leg.timedOut && status !== 408 && (status < 500 || status > 599)) return;
-    if (leg.defaultHandling === DefaultHandling.SESSION_CONTINUED) {
+    const continued = status >= 300 && !alive && (leg.timedOut || status === 408 || (status >= 500 && status <= 599)) && leg.defaultHandling === DefaultHandling.SESSION_CONTINUED;
+    if (continued) {
       // Continued here, in this process: through the service host, never over the network.
       rctx.forward({ routes: [`<sip:${TOKEN_PREFIX}${leg.token}@${this.host};lr>`] }, { recordRoute: false });
-    } else if (leg.timedOut) {
-      rctx.replace(makeResponse(rctx.request, 408, 'Request Timeout - application server did not answer', newTag()));
+      return;
     }
+    // The AS gave its final answer: it sends nothing more with the token (a diverting AS sends
+    // its new branches before that), so its state goes now rather than at the end of the TTL.
+    this.tokens.delete(leg.token);
+    if (leg.timedOut && !alive && status >= 300) rctx.replace(makeResponse(rctx.request, 408, 'Request Timeout - application server did not answer', newTag()));
   }
 
   private timedOut(leg: Leg): void {

@@ -142,10 +142,10 @@ export class EdgeService implements ProxyService {
   }
 
   private originating(ctx: RequestContext, flow: Flow): void {
-    const regs = this.liveRegistrations(flow.id);
-    if (!regs) return ctx.respond(403, 'Forbidden - not registered');
+    const regs = this.flows.get(flow.id);
     const req = ctx.request;
-    const identity = this.assertedIdentity(req, regs);
+    const identity = regs && this.assertedIdentity(req, regs, this.now());
+    if (!identity) return ctx.respond(403, 'Forbidden - not registered');
     for (const h of CLIENT_IDENTITY_HEADERS) req.remove(h);
     req.append('p-asserted-identity', `<${identity.impu}>`);
     ctx.forward({ routes: [...identity.serviceRoute] }, { recordRouteUser: this.opts.tokens.encode(flow.id) });
@@ -153,9 +153,12 @@ export class EdgeService implements ProxyService {
 
   /**
    * RFC 3325 §6 / TS 24.229 §5.2.6.3.1: a P-Preferred-Identity the flow registered wins, else
-   * the From identity if registered, else the default identity of the first registration.
+   * the From identity if registered, else the default identity of the first live registration;
+   * undefined when the flow has none. A flow may carry the registrations of many users (a PBX
+   * or SBC behind one connection): a wanted identity is first looked up as the AoR it was
+   * registered under, so a request costs the same whatever the number of users on its flow.
    */
-  private assertedIdentity(req: SipRequest, regs: FlowRegistration[]): { impu: string; serviceRoute: readonly string[] } {
+  private assertedIdentity(req: SipRequest, regs: ReadonlyMap<string, FlowRegistration>, now: number): { impu: string; serviceRoute: readonly string[] } | undefined {
     const wanted: string[] = [];
     const ppi = req.has('p-preferred-identity') ? req.nameAddrs('p-preferred-identity') : [];
     for (const p of ppi) {
@@ -165,19 +168,13 @@ export class EdgeService implements ProxyService {
     const from = impuOf(req.from.uri);
     if (from) wanted.push(from);
     for (const w of wanted) {
-      for (const r of regs) if (r.identities.includes(w)) return { impu: w, serviceRoute: r.serviceRoute };
+      const r = regs.get(w);
+      if (r && live(r, now) && r.identities.includes(w)) return { impu: w, serviceRoute: r.serviceRoute };
+      // Another identity of the set of a registered AoR (an implicit registration).
+      for (const other of regs.values()) if (other !== r && live(other, now) && other.identities.includes(w)) return { impu: w, serviceRoute: other.serviceRoute };
     }
-    const first = regs[0]!;
-    return { impu: first.identities[0]!, serviceRoute: first.serviceRoute };
-  }
-
-  private liveRegistrations(flowId: string): FlowRegistration[] | undefined {
-    const regs = this.flows.get(flowId);
-    if (!regs) return undefined;
-    const now = this.now();
-    const live: FlowRegistration[] = [];
-    for (const r of regs.values()) if (r.expiresAt > now && r.identities.length) live.push(r);
-    return live.length ? live : undefined;
+    for (const r of regs.values()) if (live(r, now)) return { impu: r.identities[0]!, serviceRoute: r.serviceRoute };
+    return undefined;
   }
 
   /** From a 200 to a REGISTER: what the flow now has registered (RFC 3608, TS 24.229 §5.2.2.4). */
@@ -234,6 +231,10 @@ function registeredFor(req: SipRequest, res: SipResponse): number {
     if (e > best) best = e;
   }
   return best;
+}
+
+function live(r: FlowRegistration, now: number): boolean {
+  return r.expiresAt > now && r.identities.length > 0;
 }
 
 function hasOption(req: SipRequest, header: string, option: string): boolean {
