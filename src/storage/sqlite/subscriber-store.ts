@@ -32,6 +32,7 @@ import type {
   SubscriberStore,
 } from '../subscriber-store.js';
 import { guard, type SqliteDatabase } from './database.js';
+import type { GroupCommit } from './group-commit.js';
 import {
   prepareSubscriberStatements,
   toPrivateIdentity,
@@ -56,9 +57,12 @@ export class SqliteSubscriberStore implements SubscriberStore {
   private readonly atomically: <T>(fn: () => T) => T;
   /** Runs `fn` in one DEFERRED transaction: a consistent snapshot, no write lock. */
   private readonly snapshot: <T>(fn: () => T) => T;
+  /** The connection's group commit, for the write every registration makes (server assignment). */
+  private readonly commits: GroupCommit;
 
   constructor(database: SqliteDatabase) {
     const db = database.connection;
+    this.commits = database.writes;
     this.s = prepareSubscriberStatements(db);
     const tx = db.transaction((fn: () => unknown) => fn());
     this.atomically = <T>(fn: () => T): T => tx.immediate(fn) as T;
@@ -281,7 +285,9 @@ export class SqliteSubscriberStore implements SubscriberStore {
     checkImpu(impu);
     checkExpectedVersion(expectedVersion);
     const a = checkAssignment(assignment);
-    return this.write('setRegistrationState', (): CasResult => {
+    // On the signalling path (SAR, once per registration and de-registration): committed with
+    // the binding and nonce-count writes of the same moment rather than in a transaction of its own.
+    return this.commits.submit('setRegistrationState', (): CasResult => {
       const set = this.s.selectSetOf.get(impu);
       if (!set) throw notFound(`public identity ${impu}`);
       if (set.version !== expectedVersion) return { ok: false, currentVersion: set.version };
