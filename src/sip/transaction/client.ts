@@ -8,9 +8,12 @@ import { serializeMessage } from '../message/serialize.js';
 import { parseMessage } from '../parser/parse.js';
 import { isReliable, type Flow, type SendTarget } from '../transport/types.js';
 import { ackForNon2xx } from './ack.js';
-import { TimerSlot, asError, compact, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
+import { TimerSlot, asError, keep, kept, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
 import type { ClientTransaction, ClientTransactionHandler, ClientTransactionState } from './types.js';
 
+
+/** The bytes of a request that sleeps (kept as a string instead). */
+const NO_BYTES = Buffer.alloc(0);
 /** Timer D on unreliable transports: at least 32 s (§17.1.1.2, Table 4). */
 const TIMER_D_MIN = 32_000;
 
@@ -28,8 +31,10 @@ abstract class ClientTransactionBase implements ClientTransaction {
   /** A final response reached the TU: a later transport failure is logged, not reported to it. */
   private finalDelivered = false;
 
-  /** The request, or undefined once only {@link bytes} are kept (waiting states). */
+  /** The request, or undefined once only bytes are kept (waiting states). */
   private req: SipRequest | undefined;
+  /** The request's bytes once asleep. */
+  private asleep: string | undefined;
 
   constructor(
     protected readonly ctx: TransactionContext,
@@ -56,14 +61,19 @@ abstract class ClientTransactionBase implements ClientTransaction {
 
   /** The request (decoded again from its bytes if the transaction was put to sleep). */
   get request(): SipRequest {
-    if (this.req === undefined) this.req = parseMessage(this.bytes) as SipRequest;
+    if (this.req === undefined) this.req = parseMessage(this.asleep === undefined ? this.bytes : kept(this.asleep)) as SipRequest;
     return this.req;
   }
 
-  /** Accepted or Completed only absorb retransmissions: keep the request as bytes alone. */
+  /**
+   * Accepted or Completed only absorb retransmissions, and the request is sent no more: keep it
+   * as {@link keep}-ed bytes alone.
+   */
   protected sleep(): void {
     this.req = undefined;
-    this.bytes = compact(this.bytes);
+    if (this.asleep !== undefined) return;
+    this.asleep = keep(this.bytes);
+    this.bytes = NO_BYTES;
   }
 
   /** Sends the request and starts timer B or F (64*T1, §17.1.1.2, §17.1.2.2). */
@@ -171,7 +181,8 @@ export class InviteClientTransaction extends ClientTransactionBase {
   readonly isInvite = true;
   private interval = 0;
   /** The ACK for the non-2xx final response, built once and resent for its retransmissions. */
-  private ack: Buffer | undefined;
+  /** The ACK of a non-2xx final response ({@link keep}-ed), sent again for each retransmission of it. */
+  private ack: string | undefined;
 
   constructor(ctx: TransactionContext, id: string, request: SipRequest, target: SendTarget, handler: ClientTransactionHandler) {
     super(ctx, id, request, target, handler, 'calling');
@@ -223,7 +234,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
         return;
       case 'completed':
         // §17.1.1.2: a retransmitted final response is answered with the same ACK, not passed up.
-        if (status >= 300 && this.ack !== undefined) this.send(this.ack);
+        if (status >= 300 && this.ack !== undefined) this.send(kept(this.ack));
         return;
       case 'trying':
       case 'terminated':
@@ -247,8 +258,9 @@ export class InviteClientTransaction extends ClientTransactionBase {
   private complete(response: SipResponse, flow: Flow): void {
     this.lifetimeTimer.stop();
     this.current = 'completed';
-    this.ack = serializeMessage(ackForNon2xx(this.request, response));
-    this.send(this.ack);
+    const ack = serializeMessage(ackForNon2xx(this.request, response));
+    this.ack = keep(ack);
+    this.send(ack);
     this.sleep();
     const timerD = this.reliable(flow) ? 0 : Math.max(TIMER_D_MIN, sixtyFourT1(this.ctx.timers));
     this.deliver(response, true);

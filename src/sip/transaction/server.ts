@@ -8,7 +8,7 @@ import type { SipRequest, SipResponse } from '../message/message.js';
 import { serializeMessage } from '../message/serialize.js';
 import { parseMessage } from '../parser/parse.js';
 import { isReliable, type Flow } from '../transport/types.js';
-import { TimerSlot, asError, compact, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
+import { TimerSlot, asError, keep, kept, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
 import { responseRoute, type ResponseRoute } from './response-route.js';
 import type { ServerTransaction, ServerTransactionState } from './types.js';
 
@@ -16,8 +16,8 @@ import type { ServerTransaction, ServerTransactionState } from './types.js';
 abstract class ServerTransactionBase implements ServerTransaction {
   abstract readonly isInvite: boolean;
   protected current: ServerTransactionState;
-  /** The most recent response sent, as bytes for retransmission. */
-  protected last: Buffer | undefined;
+  /** The most recent response sent, as bytes for retransmission ({@link keep}-ed once asleep). */
+  protected last: Buffer | string | undefined;
   /** Timer G. */
   protected readonly retransmitTimer: TimerSlot;
   /** Timer H, I, J or L. */
@@ -30,8 +30,8 @@ abstract class ServerTransactionBase implements ServerTransaction {
 
   /** The request, or undefined while it sleeps as {@link asleep} bytes. */
   private req: SipRequest | undefined;
-  /** The request as bytes once the transaction only waits for retransmissions. */
-  private asleep: Buffer | undefined;
+  /** The request as bytes ({@link keep}) once the transaction only waits for retransmissions. */
+  private asleep: string | undefined;
 
   constructor(
     protected readonly ctx: TransactionContext,
@@ -54,7 +54,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
 
   /** The request that created the transaction (decoded again from bytes if it was put to sleep). */
   get request(): SipRequest {
-    if (this.req === undefined) this.req = parseMessage(this.asleep!) as SipRequest;
+    if (this.req === undefined) this.req = parseMessage(kept(this.asleep!)) as SipRequest;
     return this.req;
   }
 
@@ -66,9 +66,9 @@ abstract class ServerTransactionBase implements ServerTransaction {
   private sleep(): void {
     const req = this.req;
     if (req === undefined) return;
-    this.asleep = compact(req.raw ?? serializeMessage(req));
+    this.asleep = keep(req.raw ?? serializeMessage(req));
     this.req = undefined;
-    if (this.last !== undefined) this.last = compact(this.last);
+    if (this.last !== undefined && typeof this.last !== 'string') this.last = keep(this.last);
   }
 
   /**
@@ -116,8 +116,9 @@ abstract class ServerTransactionBase implements ServerTransaction {
 
   /** Sends a response and keeps it as the one to retransmit. */
   protected transmit(response: SipResponse): void {
-    this.last = serializeMessage(response);
-    this.sendBytes(this.last);
+    const bytes = serializeMessage(response);
+    this.last = bytes;
+    this.sendBytes(bytes);
     if (response.status >= 200) {
       try {
         this.finalToTag = response.to.tag;
@@ -129,7 +130,8 @@ abstract class ServerTransactionBase implements ServerTransaction {
   }
 
   protected resendLast(): void {
-    if (this.last !== undefined) this.sendBytes(this.last);
+    const last = this.last;
+    if (last !== undefined) this.sendBytes(typeof last === 'string' ? kept(last) : last);
   }
 
   /** A response the state machine must discard (§17.2.1, §17.2.2): reported as a TU error. */
