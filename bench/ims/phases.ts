@@ -31,6 +31,7 @@ export interface Config {
   readonly memWarmup: number;
   /** 0: automatic. */
   readonly memRate: number;
+  /** 0: automatic. */
   readonly preregRate: number;
   readonly expires: number;
   readonly stopAfterFails: number;
@@ -47,6 +48,12 @@ const CALL_XML = fileURLToPath(new URL('./call-uac.xml', import.meta.url));
 const UAS_XML = fileURLToPath(new URL('./call-uas.xml', import.meta.url));
 const MEM_RATE_CAP = 5000;
 const MEM_RATE_FALLBACK = 500;
+/** Pre-registration before the calls: at most this rate, 250/s without a REGISTER phase, and this many attempts. */
+const PREREG_RATE_CAP = 1000;
+const PREREG_RATE_FALLBACK = 250;
+const PREREG_ATTEMPTS = 3;
+/** Pause before the half-rate step: the 32 s a SIP node keeps a finished transaction, and a few more. */
+const SETTLE_AFTER_OVERLOAD_MS = 35_000;
 /** Past RFC 3261 timer J (64*T1 = 32 s over UDP): finished transactions are gone, only bindings stay. */
 const SETTLE_MS = 35_000;
 const SAMPLES = 6;
@@ -111,6 +118,9 @@ async function ramp(inst: Instance, kind: string, load: Load, rates: readonly nu
   const max = maxSustainable(steps);
   if (max === undefined) return { steps };
   const halfRate = Math.max(1, Math.round(max / 2));
+  // The ramp ended on an overloaded step: let what it left behind go first (a SIP node keeps a
+  // finished transaction 64*T1 = 32 s), so the half-rate step measures the steady state.
+  await sleep(Math.max(0, SETTLE_AFTER_OVERLOAD_MS - cfg.pauseMs));
   const half = await step(inst, `${kind} half-max ${halfRate}/s`, load, halfRate, ops);
   await sleep(cfg.pauseMs);
   return { steps, half };
@@ -136,16 +146,20 @@ async function regPhase(inst: Instance): Promise<RampResult> {
 }
 
 /** Registers callers from the calling port and callees from the callee's port, starts the callee, ramps calls. */
-async function callPhase(inst: Instance, prereg: Step[]): Promise<RampResult> {
+async function callPhase(inst: Instance, prereg: Step[], regMax: number | undefined): Promise<RampResult> {
   const { cfg } = inst;
+  // Pre-registration is set-up, not a measurement: at half the REGISTER rate the target
+  // sustained (a target refusing an overload with 503 would leave users unregistered and fail
+  // calls that say nothing about calls), and again for as long as some failed.
+  const preregRate = cfg.preregRate > 0 ? cfg.preregRate : regMax === undefined ? PREREG_RATE_FALLBACK : Math.min(PREREG_RATE_CAP, Math.round(regMax / 2));
   const callers = benchUsers(cfg.regUsers, cfg.callPairs);
   const callees = benchUsers(cfg.regUsers + cfg.callPairs, cfg.callPairs);
   const [callerCsv, calleeCsv, callsCsv] = ['callers.csv', 'callees.csv', 'calls.csv'].map((f) => join(inst.dir, f)) as [string, string, string];
   await Promise.all([writeUsersCsv(callerCsv, callers), writeUsersCsv(calleeCsv, callees), writeCallsCsv(callsCsv, callers, callees)]);
   const [callPort, uasPort] = [await freePort('udp'), await freePort('udp')];
   const reg = { scenario: REG_XML, unit: 'REGISTER' };
-  prereg.push(await step(inst, 'prereg callers', { ...reg, csv: callerCsv, localPort: callPort }, cfg.preregRate, cfg.callPairs));
-  prereg.push(await step(inst, 'prereg callees', { ...reg, csv: calleeCsv, localPort: uasPort }, cfg.preregRate, cfg.callPairs));
+  await preregister(inst, prereg, 'prereg callers', { ...reg, csv: callerCsv, localPort: callPort }, preregRate);
+  await preregister(inst, prereg, 'prereg callees', { ...reg, csv: calleeCsv, localPort: uasPort }, preregRate);
   const uas = await startSippUas({
     scenario: UAS_XML,
     localPort: uasPort,
@@ -160,6 +174,15 @@ async function callPhase(inst: Instance, prereg: Step[]): Promise<RampResult> {
     return await ramp(inst, 'call', { scenario: CALL_XML, csv: callsCsv, localPort: callPort, uas, unit: 'call' }, cfg.callRates, cfg.callOps);
   } finally {
     await uas.stop();
+  }
+}
+
+/** Registers every user of `load.csv` at `rate`, all of them again while some failed (at most {@link PREREG_ATTEMPTS} times). */
+async function preregister(inst: Instance, steps: Step[], label: string, load: Parameters<typeof step>[2], rate: number): Promise<void> {
+  for (let attempt = 1; attempt <= PREREG_ATTEMPTS; attempt++) {
+    const done = await step(inst, attempt === 1 ? label : `${label} (attempt ${attempt})`, load, rate, inst.cfg.callPairs);
+    steps.push(done);
+    if (done.failed === 0) return;
   }
 }
 
@@ -241,7 +264,7 @@ export async function runPhases(
       const inst = await startInstance(target, cfg, join(outDir, 'load'), ports);
       try {
         if (cfg.phases.has('reg')) reg = await regPhase(inst);
-        if (cfg.phases.has('call')) call = await callPhase(inst, prereg);
+        if (cfg.phases.has('call')) call = await callPhase(inst, prereg, reg && maxSustainable(reg.steps));
       } finally {
         await stopInstance(inst);
       }

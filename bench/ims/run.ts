@@ -25,7 +25,8 @@
  *   BENCH_MEM_SIZES      bindings at which memory is read, default 10000,100000
  *   BENCH_MEM_WARMUP     registrations before the memory baseline, default 2000 (0: baseline = start)
  *   BENCH_MEM_RATE       REGISTER/s of the memory phase, default half the max sustainable (≤ 5000), else 1000
- *   BENCH_PREREG_RATE    REGISTER/s of the pre-registration before calls, default 1000
+ *   BENCH_PREREG_RATE    REGISTER/s of the pre-registration before calls, default half the max sustainable
+ *                        (≤ 1000), else 250; repeated while some failed (at most 3 times)
  *   BENCH_EXPIRES        registration lifetime, s, default 600
  *   BENCH_STOP_AFTER_FAILS  failing steps in a row that end a ramp, default 1
  *   BENCH_PAUSE_MS       pause between steps, default 2000
@@ -109,7 +110,7 @@ function readConfig(argv: readonly string[]): Config {
     memSizes,
     memWarmup: i('MEM_WARMUP', 2_000, 0),
     memRate: i('MEM_RATE', 0, 0),
-    preregRate: i('PREREG_RATE', 1_000, 1),
+    preregRate: i('PREREG_RATE', 0, 0),
     expires: i('EXPIRES', 600, 1),
     stopAfterFails: i('STOP_AFTER_FAILS', 1, 1),
     pauseMs: i('PAUSE_MS', 2_000, 0),
