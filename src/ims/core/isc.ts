@@ -253,8 +253,10 @@ export class Isc {
     const alive = leg.alive;
     leg.done = true;
     this.release(leg);
-    const continued = status >= 300 && !alive && (leg.timedOut || status === 408 || (status >= 500 && status <= 599)) && leg.defaultHandling === DefaultHandling.SESSION_CONTINUED;
-    if (continued) {
+    // A failure of an AS that never answered otherwise: DefaultHandling applies (an AS that rang,
+    // or answered 4xx/6xx, acted as a UA and its answer stands).
+    const failed = status >= 300 && !alive && (leg.timedOut || status === 408 || (status >= 500 && status <= 599));
+    if (failed && leg.defaultHandling === DefaultHandling.SESSION_CONTINUED) {
       // Continued here, in this process: through the service host, never over the network.
       rctx.forward({ routes: [`<sip:${TOKEN_PREFIX}${leg.token}@${this.host};lr>`] }, { recordRoute: false });
       return;
@@ -262,7 +264,7 @@ export class Isc {
     // The AS gave its final answer: it sends nothing more with the token (a diverting AS sends
     // its new branches before that), so its state goes now rather than at the end of the TTL.
     this.tokens.delete(leg.token);
-    if (leg.timedOut && !alive && status >= 300) rctx.replace(makeResponse(rctx.request, 408, 'Request Timeout - application server did not answer', newTag()));
+    if (failed && leg.timedOut) rctx.replace(makeResponse(rctx.request, 408, 'Request Timeout - application server did not answer', newTag()));
   }
 
   private timedOut(leg: Leg): void {

@@ -13,8 +13,11 @@ let serial = 0;
 /** Both ends of every hop's flow (shared: a flow's endpoints are never changed). */
 const IN_PROCESS = Object.freeze({ address: 'local', port: 0 });
 
-/** Stands in for the request of a hop that has its final response. */
-const FINISHED = new SipRequest('FINISHED', 'sip:finished.invalid', [], Buffer.alloc(0));
+/**
+ * Stands in for a request let go of once nothing reads it any more: a hop's after its final
+ * response, a released proxy transaction's.
+ */
+export const RELEASED_REQUEST = new SipRequest('RELEASED', 'sip:released.invalid', [], Buffer.alloc(0));
 
 /**
  * A hop between two services hosted in the same process: the forwarding side sees a client
@@ -80,7 +83,7 @@ export class LocalHop implements ServerTransaction, ClientTransaction {
 
   private finish(state: ServerTransactionState): void {
     this.serverState = state;
-    this.req = FINISHED;
+    this.req = RELEASED_REQUEST;
     const cbs = this.terminatedCbs;
     this.terminatedCbs = [];
     for (const cb of cbs) cb();

@@ -1,10 +1,10 @@
 import { makeResponse, randomToken } from '../message/build.js';
-import { SipRequest, type SipResponse } from '../message/message.js';
+import type { SipRequest, SipResponse } from '../message/message.js';
 import { parseUri, type Uri } from '../message/uri.js';
 import type { TimerHandle } from '../clock.js';
 import type { ClientTransaction, ClientTransactionHandler, ServerTransaction } from '../transaction/types.js';
 import type { ProxyCore } from './core.js';
-import { LocalHop } from './local.js';
+import { LocalHop, RELEASED_REQUEST } from './local.js';
 import type { ForwardOptions, ForwardTarget, ProxyService, ResponseContext } from './service.js';
 
 interface Branch {
@@ -283,7 +283,7 @@ export class ProxyTransaction implements ClientTransactionHandler {
     for (const b of this.branches) if (!b.final) return;
     this.released = true;
     this.branches = [];
-    this.req = RELEASED;
+    this.req = RELEASED_REQUEST;
     // The client transactions keep this object as their handler for their RFC 6026 timers: let
     // go of the request context (and the request it holds) and the service.
     this.tags = RELEASED_TAGS;
@@ -301,12 +301,10 @@ export class ProxyTransaction implements ClientTransactionHandler {
 export const PROCESS_TOKEN = randomToken(6);
 let branchSerial = 0;
 
-/** Stands in for the request of a released proxy transaction (nothing reads it then). */
-const RELEASED = new SipRequest('RELEASED', 'sip:released.invalid', [], Buffer.alloc(0));
 /** Stands in for the server transaction of a released proxy transaction (nothing is sent through it). */
 const RELEASED_SERVER: ServerTransaction = {
   id: 'released',
-  request: RELEASED,
+  request: RELEASED_REQUEST,
   flow: { id: 'released', protocol: 'UDP', local: { address: 'released.invalid', port: 0 }, remote: { address: 'released.invalid', port: 0 } },
   isInvite: false,
   state: 'terminated',

@@ -11,7 +11,6 @@ import { ackForNon2xx } from './ack.js';
 import { TimerSlot, asError, keep, kept, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
 import type { ClientTransaction, ClientTransactionHandler, ClientTransactionState } from './types.js';
 
-
 /** The bytes of a request that sleeps (kept as a string instead). */
 const NO_BYTES = Buffer.alloc(0);
 /** Timer D on unreliable transports: at least 32 s (§17.1.1.2, Table 4). */
@@ -180,8 +179,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
 export class InviteClientTransaction extends ClientTransactionBase {
   readonly isInvite = true;
   private interval = 0;
-  /** The ACK for the non-2xx final response, built once and resent for its retransmissions. */
-  /** The ACK of a non-2xx final response ({@link keep}-ed), sent again for each retransmission of it. */
+  /** The ACK of a non-2xx final response ({@link keep}-ed), built once and sent again for each retransmission of it. */
   private ack: string | undefined;
 
   constructor(ctx: TransactionContext, id: string, request: SipRequest, target: SendTarget, handler: ClientTransactionHandler) {
