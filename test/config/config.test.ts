@@ -56,7 +56,7 @@ describe('configuration defaults', () => {
       mmtel: { internationalPrefixes: ['00', '011'], homeCountryCode: '1', maxDiversions: 5 },
       failoverTimeoutMs: 2000,
       trustedPeers: [],
-      overload: { enabled: true, targetLatencyMs: 100 },
+      overload: { enabled: true, targetLatencyMs: 50 },
       log: { level: 'info' },
     });
   });

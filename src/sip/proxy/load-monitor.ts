@@ -23,7 +23,7 @@ import type { Clock } from '../clock.js';
 import type { Admission } from '../transaction/types.js';
 
 export interface LoadMonitorOptions {
-  /** Queueing delay to stay within, ms; default 100. */
+  /** Queueing delay to stay within, ms; default 50 (overload.targetLatencyMs). */
   readonly targetLatencyMs?: number;
   /** Retry-After of a refusal, s; default 1. */
   readonly retryAfterSeconds?: number;
@@ -53,7 +53,7 @@ export class LoadMonitor {
   private refusedCount = 0;
 
   constructor(opts: LoadMonitorOptions) {
-    this.targetLatencyMs = positive(opts.targetLatencyMs ?? 100, 'targetLatencyMs');
+    this.targetLatencyMs = positive(opts.targetLatencyMs ?? 50, 'targetLatencyMs');
     const retry = positive(opts.retryAfterSeconds ?? 1, 'retryAfterSeconds');
     this.refusal = { ok: false, retryAfterSeconds: retry, reason: OVERLOADED };
     this.clock = opts.clock;
