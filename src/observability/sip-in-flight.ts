@@ -118,8 +118,10 @@ export class SipInFlight {
   }
 
   private serverStarted(tx: ServerTransaction): void {
+    // Let go of by a sweep once answered: no callback on each transaction, which would keep a
+    // closure on it for as long as it absorbs retransmissions (32 s over UDP).
     this.servers.add(tx);
-    tx.onTerminated(() => this.servers.delete(tx));
+    this.sweep(false);
     const request = tx.request;
     if (request.to.tag === undefined) return;
     const call = this.calls.get(request.callId);
@@ -178,5 +180,6 @@ export class SipInFlight {
       if (now - call.seen > (call.confirmed ? this.callIdleMs : this.ackWaitMs)) this.calls.delete(id);
     }
     for (const tx of this.clients) if (!PENDING_CLIENT.has(tx.state)) this.clients.delete(tx);
+    for (const tx of this.servers) if (!PENDING_SERVER.has(tx.state)) this.servers.delete(tx);
   }
 }

@@ -23,9 +23,9 @@ abstract class ClientTransactionBase implements ClientTransaction {
   private sentOn: Flow | undefined;
   /** The request as bytes, serialized once for the first send and every retransmission. */
   protected bytes: Buffer;
-  /** Timer A or E. */
-  protected readonly retransmitTimer: TimerSlot;
-  /** Timer B or F, then D, K or M. */
+  /** Timer A or E, made when first needed (not over a reliable transport). */
+  protected retransmitSlot: TimerSlot | undefined;
+  /** Timer B or F, then D or K (M waits in the stack's {@link TransactionContext.rest} queue). */
   protected readonly lifetimeTimer: TimerSlot;
   /** A final response reached the TU: a later transport failure is logged, not reported to it. */
   private finalDelivered = false;
@@ -46,8 +46,16 @@ abstract class ClientTransactionBase implements ClientTransaction {
     this.req = request;
     this.current = initial;
     this.bytes = serializeMessage(request);
-    this.retransmitTimer = new TimerSlot(ctx, 'retransmit', id);
     this.lifetimeTimer = new TimerSlot(ctx, 'lifetime', id);
+  }
+
+  protected get retransmitTimer(): TimerSlot {
+    return (this.retransmitSlot ??= new TimerSlot(this.ctx, 'retransmit', this.id));
+  }
+
+  /** The end of the 64*T1 wait begun with {@link TransactionContext.rest} (timer M). */
+  expire(): void {
+    this.finish();
   }
 
   get state(): ClientTransactionState {
@@ -161,7 +169,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
   protected finish(): void {
     if (this.current === 'terminated') return;
     this.current = 'terminated';
-    this.retransmitTimer.stop();
+    this.retransmitSlot?.stop();
     this.lifetimeTimer.stop();
     this.ctx.removed(this);
   }
@@ -218,7 +226,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
       case 'proceeding':
         // §17.1.1.2: any response stops timer A; 1xx moves Calling to Proceeding (timer B no
         // longer applies), 2xx goes to Accepted (RFC 6026 §7.2), 3xx-6xx to Completed.
-        this.retransmitTimer.stop();
+        this.retransmitSlot?.stop();
         if (status < 200) {
           if (this.current === 'calling') this.lifetimeTimer.stop();
           this.current = 'proceeding';
@@ -244,7 +252,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
   private accept(response: SipResponse): void {
     this.lifetimeTimer.stop();
     this.current = 'accepted';
-    this.lifetimeTimer.start(sixtyFourT1(this.ctx.timers), () => this.finish());
+    this.ctx.rest(this);
     this.deliver(response, true);
     this.sleep();
   }
@@ -317,7 +325,7 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
           this.deliver(response, false);
           return;
         }
-        this.retransmitTimer.stop();
+        this.retransmitSlot?.stop();
         this.lifetimeTimer.stop();
         this.current = 'completed';
         this.deliver(response, true);

@@ -19,6 +19,84 @@ export interface TransactionContext {
   serverFailed(tx: ServerTransaction, failure: ServerTransactionFailure): void;
   /** The transaction reached Terminated: drop it from the tables. */
   removed(tx: { readonly id: string }): void;
+  /** Calls `tx.expire()` after 64*T1 (see {@link RestQueue}). */
+  rest(tx: Resting): void;
+}
+
+/** A transaction that waits out 64*T1 only to absorb retransmissions. */
+export interface Resting {
+  readonly id: string;
+  expire(): void;
+}
+
+/**
+ * The 64*T1 waits of transactions that only absorb retransmissions (RFC 3261 timer J over UDP,
+ * RFC 6026 timers L and M): each lasts as long as every other, so they expire in the order they
+ * began, and one queue with a single clock timer at its head keeps them, rather than a timer, its
+ * handle and its closures on each transaction for 32 s. A transaction that terminated before
+ * (a transport error, a shutdown) stays queued until its time and ignores `expire()`.
+ * @internal
+ */
+export class RestQueue {
+  private resting: Array<Resting | undefined> = [];
+  private until: number[] = [];
+  private head = 0;
+  private handle: TimerHandle | undefined;
+  private readonly fire: () => void;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly waitMs: number,
+    private readonly report: (error: unknown, context: string) => void,
+  ) {
+    this.fire = () => this.expireDue();
+  }
+
+  /** Transactions waiting. */
+  get size(): number {
+    return this.resting.length - this.head;
+  }
+
+  add(tx: Resting): void {
+    this.resting.push(tx);
+    this.until.push(this.clock.now() + this.waitMs);
+    if (this.handle === undefined) this.arm();
+  }
+
+  /** Forgets every waiting transaction without expiring it (stack shutdown). */
+  clear(): void {
+    this.clock.clearTimeout(this.handle);
+    this.handle = undefined;
+    this.resting = [];
+    this.until = [];
+    this.head = 0;
+  }
+
+  private arm(): void {
+    this.handle = this.clock.setTimeout(this.fire, Math.max(0, this.until[this.head]! - this.clock.now()));
+  }
+
+  private expireDue(): void {
+    this.handle = undefined;
+    const now = this.clock.now();
+    while (this.head < this.resting.length && this.until[this.head]! <= now) {
+      const tx = this.resting[this.head]!;
+      this.resting[this.head] = undefined;
+      this.head++;
+      try {
+        tx.expire();
+      } catch (e) {
+        this.report(e, `end of the wait of ${tx.id}`);
+      }
+    }
+    // Drop the expired prefix once it is most of the arrays (amortised O(1) per transaction).
+    if (this.head > 1024 && this.head * 2 > this.resting.length) {
+      this.resting = this.resting.slice(this.head);
+      this.until = this.until.slice(this.head);
+      this.head = 0;
+    }
+    if (this.head < this.resting.length) this.arm();
+  }
 }
 
 /**

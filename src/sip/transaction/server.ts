@@ -18,13 +18,13 @@ abstract class ServerTransactionBase implements ServerTransaction {
   protected current: ServerTransactionState;
   /** The most recent response sent, as bytes for retransmission ({@link keep}-ed once asleep). */
   protected last: Buffer | string | undefined;
-  /** Timer G. */
-  protected readonly retransmitTimer: TimerSlot;
-  /** Timer H, I, J or L. */
-  protected readonly lifetimeTimer: TimerSlot;
   protected readonly reliable: boolean;
   private readonly route: ResponseRoute;
-  private terminatedCallbacks: Array<() => void> = [];
+  /** Timer G, made when first needed (most transactions never retransmit a response). */
+  protected retransmitSlot: TimerSlot | undefined;
+  /** Timer H or I (J and L wait in the stack's {@link TransactionContext.rest} queue). */
+  private lifetimeSlot: TimerSlot | undefined;
+  private terminatedCallbacks: Array<() => void> | undefined;
   /** The To tag of the final response sent, which an RFC 2543 ACK must carry (§17.2.3). */
   finalToTag: string | undefined;
 
@@ -44,8 +44,6 @@ abstract class ServerTransactionBase implements ServerTransaction {
     this.current = initial;
     this.reliable = isReliable(flow.protocol);
     this.route = responseRoute(request, flow);
-    this.retransmitTimer = new TimerSlot(ctx, 'retransmit', id);
-    this.lifetimeTimer = new TimerSlot(ctx, 'lifetime', id);
   }
 
   get state(): ServerTransactionState {
@@ -58,10 +56,24 @@ abstract class ServerTransactionBase implements ServerTransaction {
     return this.req;
   }
 
+  protected get retransmitTimer(): TimerSlot {
+    return (this.retransmitSlot ??= new TimerSlot(this.ctx, 'retransmit', this.id));
+  }
+
+  protected get lifetimeTimer(): TimerSlot {
+    return (this.lifetimeSlot ??= new TimerSlot(this.ctx, 'lifetime', this.id));
+  }
+
+  /** The end of the 64*T1 wait begun with {@link TransactionContext.rest} (timers J and L). */
+  expire(): void {
+    this.finish();
+  }
+
   /**
    * After the final response the transaction only absorbs retransmissions for up to 64*T1
    * (32 s over UDP): the decoded request is dropped and kept as bytes, which is most of what a
-   * waiting transaction would otherwise hold on the heap.
+   * waiting transaction would otherwise hold on the heap. (Not let go of: a TU may read it after
+   * answering, as a UAS answering a CANCEL does to find the INVITE.)
    */
   private sleep(): void {
     const req = this.req;
@@ -101,7 +113,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
 
   onTerminated(cb: () => void): void {
     if (this.current === 'terminated') this.runCallback(cb);
-    else this.terminatedCallbacks.push(cb);
+    else (this.terminatedCallbacks ??= []).push(cb);
   }
 
   /** A retransmission of the request that created the transaction arrived (§17.2.3 match). */
@@ -168,12 +180,12 @@ abstract class ServerTransactionBase implements ServerTransaction {
   protected finish(): void {
     if (this.current === 'terminated') return;
     this.current = 'terminated';
-    this.retransmitTimer.stop();
-    this.lifetimeTimer.stop();
+    this.retransmitSlot?.stop();
+    this.lifetimeSlot?.stop();
     this.ctx.removed(this);
     const callbacks = this.terminatedCallbacks;
-    this.terminatedCallbacks = [];
-    for (const cb of callbacks) this.runCallback(cb);
+    this.terminatedCallbacks = undefined;
+    if (callbacks !== undefined) for (const cb of callbacks) this.runCallback(cb);
   }
 
   private runCallback(cb: () => void): void {
@@ -222,7 +234,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
         if (status < 300) {
           this.current = 'accepted';
           this.forgetLast();
-          this.lifetimeTimer.start(sixtyFourT1(this.ctx.timers), () => this.finish());
+          this.ctx.rest(this);
           return;
         }
         this.current = 'completed';
@@ -289,7 +301,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
     switch (this.current) {
       case 'completed':
         // §17.2.1: ACK moves to Confirmed: timer G stops, timer I (T4 unreliable, 0 reliable) starts.
-        this.retransmitTimer.stop();
+        this.retransmitSlot?.stop();
         this.lifetimeTimer.stop();
         this.current = 'confirmed';
         this.after(this.reliable ? 0 : this.ctx.timers.T4, () => this.finish());
@@ -327,7 +339,8 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
           return;
         }
         this.current = 'completed';
-        this.after(this.reliable ? 0 : sixtyFourT1(this.ctx.timers), () => this.finish());
+        if (this.reliable) this.finish();
+        else this.ctx.rest(this);
         return;
       case 'completed':
       case 'accepted':

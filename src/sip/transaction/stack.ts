@@ -12,7 +12,7 @@ import { serializeMessage } from '../message/serialize.js';
 import { parseMessage } from '../parser/parse.js';
 import type { Flow, InboundMessage, SendTarget } from '../transport/types.js';
 import { InviteClientTransaction, NonInviteClientTransaction } from './client.js';
-import { safeSend, type TransactionContext } from './context.js';
+import { RestQueue, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
 import { answerToMalformed, isKeepalive, isStreamFramed, stampVia } from './inbound.js';
 import { clientKey, legacyCancelMatches, legacyKey, legacyMatches, ownString, responseKey, serverKey } from './matching.js';
 import { responseRoute } from './response-route.js';
@@ -100,6 +100,7 @@ export class SipStack implements TransactionLayer {
   private readonly onError: (error: unknown, context: string) => void;
   private readonly admit: ((request: SipRequest) => Admission) | undefined;
   private readonly ctx: TransactionContext;
+  private readonly resting: RestQueue;
   private readonly clients = new Map<string, ClientTx>();
   private readonly servers = new Map<string, ServerTx>();
   /** RFC 2543 server transactions by {@link legacyKey} bucket, and each one's bucket by id. */
@@ -117,8 +118,10 @@ export class SipStack implements TransactionLayer {
     this.user = options.user;
     this.onError = options.onError ?? (() => undefined);
     this.admit = options.admit;
+    const clock = options.clock ?? systemClock;
+    this.resting = new RestQueue(clock, sixtyFourT1(this.timers), (e, context) => this.report(e, context));
     this.ctx = {
-      clock: options.clock ?? systemClock,
+      clock,
       timers: this.timers,
       autoTrying,
       send: (data, target) => this.transport.send(data, target),
@@ -129,6 +132,7 @@ export class SipStack implements TransactionLayer {
         else this.report(failure.kind === 'transport' ? failure.error : new Error(`no ACK for ${tx.id} (timer H)`), 'server transaction failed');
       },
       removed: (tx) => this.remove(tx as ClientTx | ServerTx),
+      rest: (tx) => this.resting.add(tx),
     };
   }
 
@@ -207,6 +211,7 @@ export class SipStack implements TransactionLayer {
     for (const tx of [...this.clients.values()]) tx.terminate();
     const servers = [...this.servers.values(), ...[...this.legacy.values()].flat()];
     for (const tx of servers) tx.shutdown();
+    this.resting.clear();
   }
 
   private dispatch({ data, flow }: InboundMessage): void {
