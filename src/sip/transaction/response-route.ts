@@ -8,6 +8,22 @@ export interface ResponseRoute {
   readonly fallback?: SendTarget;
 }
 
+/**
+ * The route "back over the flow itself", one per flow: every transaction keeps its route for as
+ * long as it absorbs retransmissions, and a UDP listener hands out one flow object per recent
+ * peer, so most of them share it.
+ */
+const overFlow = new WeakMap<Flow, ResponseRoute>();
+
+function backOver(flow: Flow): ResponseRoute {
+  let route = overFlow.get(flow);
+  if (route === undefined) {
+    route = Object.freeze({ primary: Object.freeze({ flowId: flow.id }) });
+    overFlow.set(flow, route);
+  }
+  return route;
+}
+
 function defaultPort(protocol: TransportProtocol): number {
   return protocol === 'TLS' ? 5061 : 5060;
 }
@@ -26,10 +42,10 @@ function defaultPort(protocol: TransportProtocol): number {
  */
 export function responseRoute(request: SipRequest, flow: Flow): ResponseRoute {
   const via = request.topVia;
-  const primary: SendTarget = { flowId: flow.id };
-  if (via === undefined) return { primary };
+  if (via === undefined) return backOver(flow);
   if (isReliable(flow.protocol)) {
-    if (flow.protocol !== 'TCP' && flow.protocol !== 'TLS') return { primary };
+    if (flow.protocol !== 'TCP' && flow.protocol !== 'TLS') return backOver(flow);
+    const primary: SendTarget = { flowId: flow.id };
     const fallback: SendTarget = {
       protocol: flow.protocol,
       address: via.received ?? via.address,
@@ -39,8 +55,8 @@ export function responseRoute(request: SipRequest, flow: Flow): ResponseRoute {
   }
   const maddr = via.params.get('maddr');
   if (maddr) return { primary: { protocol: 'UDP', address: maddr, port: via.port ?? 5060 } };
-  if (via.rport !== undefined) return { primary };
+  if (via.rport !== undefined) return backOver(flow);
   const port = via.port ?? 5060;
-  if (port === flow.remote.port) return { primary };
+  if (port === flow.remote.port) return backOver(flow);
   return { primary: { protocol: 'UDP', address: flow.remote.address, port } };
 }

@@ -60,6 +60,9 @@ function isKeepalive(data: Buffer): boolean {
   return true;
 }
 
+/** Flows a UDP listener keeps for reuse; a peer heard from after its flow was dropped gets a new one. */
+const KNOWN_FLOWS = 4096;
+
 /**
  * One listening UDP socket (RFC 3261 §18: each datagram is one message). Sends go out from the
  * same socket, so responses leave from the port the request reached (RFC 3261 §18.2.2 with
@@ -69,6 +72,8 @@ export class UdpListener {
   readonly local: Endpoint;
   readonly family: 4 | 6;
   private readonly flowPrefix: string;
+  /** The flows of the peers heard from last, by id, oldest first (see {@link flowTo}). */
+  private readonly flows = new Map<string, Flow>();
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -120,9 +125,20 @@ export class UdpListener {
     return listener;
   }
 
-  /** The flow between this socket and a remote address and port. */
+  /**
+   * The flow between this socket and a remote address and port. The same object for the same
+   * peer while it is among the last {@link KNOWN_FLOWS} heard from: every transaction keeps the
+   * flow of its request for as long as it absorbs retransmissions (32 s), and a peer such as an
+   * SBC sends thousands of requests in that time.
+   */
   flowTo(address: string, port: number): Flow {
-    return { id: `${this.flowPrefix}${address}/${port}`, protocol: 'UDP', local: this.local, remote: { address, port } };
+    const id = `${this.flowPrefix}${address}/${port}`;
+    const known = this.flows.get(id);
+    if (known !== undefined) return known;
+    const flow: Flow = { id, protocol: 'UDP', local: this.local, remote: { address, port } };
+    if (this.flows.size >= KNOWN_FLOWS) this.flows.delete(this.flows.keys().next().value!);
+    this.flows.set(id, flow);
+    return flow;
   }
 
   /** Sends one datagram. Rejects with the socket error (EMSGSIZE, ENETUNREACH, ...) if the kernel refuses it. */
