@@ -541,7 +541,7 @@ export const F = {
     path: 'overload.targetLatencyMs',
     section: 'Overload',
     description:
-      'Longest a new request may wait, in ms, in the receive queue of a SIP process (measured through its UDP listener, event loop included) before the process refuses new ones. Under overload, an admitted request waits about this long at each pass through the process: a call set-up passes twice (the INVITE, then its answer). Well below T1 (500 ms), after which clients retransmit. The shorter it is, the shorter-lived the state of each admitted call, and the more of the CPU goes to calls rather than to the garbage collector; below about 50 ms, pauses of the garbage collector start to refuse requests under normal load.',
+      'Longest a new request may wait, in ms, in the receive queue of a SIP process (measured through its UDP listener, event loop included) before the process refuses new ones, once the wait has stayed over it for twice as long (so that a garbage-collection pause refuses nothing). Under overload, an admitted request waits one to three times this long at each pass through the process: a call set-up passes twice (the INVITE, then its answer). Well below T1 (500 ms), after which clients retransmit. The shorter it is, the shorter-lived the state of each admitted call, and the more of the CPU goes to calls rather than to the garbage collector; below about 50 ms, pauses of the garbage collector start to refuse requests under normal load.',
     schema: z.number().int().min(10).max(400),
     default: 50,
     allowed: 'an integer from 10 to 400',

@@ -61,24 +61,24 @@ describe('LoadMonitor', () => {
     return { m: new LoadMonitor({ targetLatencyMs, retryAfterSeconds: 2, clock }), clock };
   }
 
-  it('refuses with Retry-After once the delay has stood over the target as long as the target, until it is back within', () => {
+  it('refuses with Retry-After once the delay has stood over the target for twice the target, until it is back within', () => {
     const { m, clock } = monitor(50);
     m.record(80);
-    clock.t = 49;
+    clock.t = 99;
     m.record(120);
     expect(m.admit().ok).toBe(true);
-    clock.t = 50;
+    clock.t = 100;
     m.record(90);
     expect(m.admit()).toEqual({ ok: false, retryAfterSeconds: 2, reason: 'Service Unavailable - overloaded' });
-    clock.t = 60;
+    clock.t = 110;
     m.record(50);
     expect(m.admit().ok).toBe(true);
     expect(m.stats).toEqual({ admitted: 2, refused: 1, latencyMs: 50 });
   });
 
-  it('refuses nothing for a pause that drains sooner than the target', () => {
+  it('refuses nothing for a pause that drains sooner than twice the target', () => {
     const { m, clock } = monitor(50);
-    for (const [t, delay] of [[0, 2], [10, 300], [20, 200], [30, 10], [40, 300], [80, 20]] as const) {
+    for (const [t, delay] of [[0, 2], [10, 300], [20, 200], [30, 10], [40, 300], [80, 120], [130, 20]] as const) {
       clock.t = t;
       m.record(delay);
       expect(m.admit().ok).toBe(true);
