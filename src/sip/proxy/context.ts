@@ -55,8 +55,6 @@ export class ServiceRequestContext implements RequestContext {
     this.settle();
     const list = Array.isArray(targets) ? targets : [targets];
     this.proxyTx = new ProxyTransaction(this.core, this.server, this.request, this.service, this.loopHash, options, this);
-    // Only an INVITE can be CANCELled (§9.1); tracking others would keep a callback on each.
-    if (this.server.isInvite) this.core.track(this.server, this);
     this.proxyTx.start(list, options);
   }
 
