@@ -3,6 +3,7 @@
  * and return exactly the same values.
  */
 import { invalid } from './errors.js';
+import { ownString, StringPool } from './kept-strings.js';
 import type { Binding, ReceivedFrom, RegistrationData } from './registration-store.js';
 
 /** CR, LF and NUL never occur in a SIP header value once unfolded (RFC 3261 §25.1). */
@@ -18,20 +19,20 @@ function validText(value: unknown, what: string, allowEmpty: boolean): string {
   return value;
 }
 
-/** Validates a text a store keeps (see {@link validText}) and returns it as a string of its own ({@link detached}). */
+/** Validates a text a store keeps (see {@link validText}) and returns it as a string of its own ({@link ownString}). */
 export function checkText(value: unknown, what: string, allowEmpty = false): string {
-  return detached(validText(value, what, allowEmpty));
+  return ownString(validText(value, what, allowEmpty));
 }
 
 /**
- * `s` as a string of its own. What the registrar stores comes from a parsed message, and V8
- * keeps a slice of a string (or a concatenation) pointing at the whole original: a stored Call-ID
- * or contact kept the entire REGISTER it came from alive, about 600 bytes per binding, for as long
- * as the binding. Prepending a character and slicing it off flattens the text into a new string
- * that holds only this value (a short one is copied outright).
+ * Values many bindings hold alike (the Path of an edge, a flow of a PBX, a User-Agent, a NAT's
+ * address): one copy for all of them.
  */
-export function detached(s: string): string {
-  return (' ' + s).slice(1);
+const shared = new StringPool();
+
+/** {@link checkText} for a value bindings share: the pool's copy. */
+function checkSharedText(value: unknown, what: string, allowEmpty = false): string {
+  return shared.string(validText(value, what, allowEmpty));
 }
 
 /** Validates a safe integer from `min` to `max`. */
@@ -44,7 +45,7 @@ export function checkInteger(value: unknown, what: string, min: number, max: num
 
 /**
  * Validates an AoR key. Not copied: most uses are lookups (once per call), and a store keeping
- * one as a key copies it ({@link detached}).
+ * one as a key copies it (ownString, kept-strings.ts).
  */
 export function checkAor(aor: unknown): string {
   return validText(aor, 'aor', false);
@@ -58,9 +59,9 @@ export function checkFlowId(flowId: unknown): string {
 function checkReceivedFrom(r: ReceivedFrom): ReceivedFrom {
   if (typeof r !== 'object' || r === null) throw invalid('receivedFrom must be an object');
   return Object.freeze({
-    address: checkText(r.address, 'receivedFrom.address'),
+    address: checkSharedText(r.address, 'receivedFrom.address'),
     port: checkInteger(r.port, 'receivedFrom.port', 0, 65535),
-    transport: checkText(r.transport, 'receivedFrom.transport'),
+    transport: checkSharedText(r.transport, 'receivedFrom.transport'),
   });
 }
 
@@ -73,7 +74,7 @@ export function freezeBinding(b: Binding): Binding {
   if (!Array.isArray(b.path)) throw invalid('binding.path must be an array of URIs');
   const out: { -readonly [K in keyof Binding]: Binding[K] } = {
     contact: checkText(b.contact, 'binding.contact'),
-    path: Object.freeze(b.path.map((uri, i) => checkText(uri, `binding.path[${i}]`))),
+    path: shared.list(b.path.map((uri, i) => validText(uri, `binding.path[${i}]`, false))),
     expiresAt: checkInteger(b.expiresAt, 'binding.expiresAt', 0, Number.MAX_SAFE_INTEGER),
     callId: checkText(b.callId, 'binding.callId'),
     cseq: checkInteger(b.cseq, 'binding.cseq', 0, MAX_31_BIT),
@@ -85,8 +86,8 @@ export function freezeBinding(b: Binding): Binding {
   }
   if (b.instanceId !== undefined) out.instanceId = checkText(b.instanceId, 'binding.instanceId');
   if (b.regId !== undefined) out.regId = checkInteger(b.regId, 'binding.regId', 1, MAX_31_BIT);
-  if (b.flowId !== undefined) out.flowId = checkText(b.flowId, 'binding.flowId');
-  if (b.userAgent !== undefined) out.userAgent = checkText(b.userAgent, 'binding.userAgent', true);
+  if (b.flowId !== undefined) out.flowId = checkSharedText(b.flowId, 'binding.flowId');
+  if (b.userAgent !== undefined) out.userAgent = checkSharedText(b.userAgent, 'binding.userAgent', true);
   if (b.receivedFrom !== undefined) out.receivedFrom = checkReceivedFrom(b.receivedFrom);
   return Object.freeze(out);
 }

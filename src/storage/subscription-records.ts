@@ -3,7 +3,8 @@
  * they accept and return exactly the same values.
  */
 import { invalid } from './errors.js';
-import { MAX_31_BIT, checkAor, checkInteger, checkText, copyBinding, detached, freezeBinding } from './registration-records.js';
+import { ownString } from './kept-strings.js';
+import { MAX_31_BIT, checkAor, checkInteger, checkText, copyBinding, freezeBinding } from './registration-records.js';
 import type { ReportedBinding, SubscriptionData, SubscriptionKey, SubscriptionRecord, WatchedIdentity } from './subscription-store.js';
 
 /** RFC 3680 §5.1.2 contact events are lower-case words; this also keeps them safe in XML attributes. */
@@ -63,7 +64,7 @@ function checkReported(reported: ReportedBinding, what: string): ReportedBinding
 export function checkSubscriptionData(data: SubscriptionData): SubscriptionData {
   if (typeof data !== 'object' || data === null) throw invalid('subscription data must be an object');
   return Object.freeze({
-    aor: detached(checkAor(data.aor)),
+    aor: ownString(checkAor(data.aor)),
     identities: checkList(data.identities, 'identities', checkIdentity),
     localUri: checkText(data.localUri, 'localUri'),
     remoteUri: checkText(data.remoteUri, 'remoteUri'),

@@ -20,6 +20,7 @@ import {
   type SipResponse,
   type Uri,
 } from '../../sip/index.js';
+import { ownString, StringPool } from '../../storage/kept-strings.js';
 import { impuOf } from '../identity.js';
 import type { FlowTokens } from './flow-token.js';
 import { mediaMismatch } from './media.js';
@@ -77,6 +78,8 @@ const CLIENT_IDENTITY_HEADERS = ['p-asserted-identity', 'p-preferred-identity'];
 export class EdgeService implements ProxyService {
   readonly hosts: readonly string[];
   private readonly flows = new Map<string, Map<string, FlowRegistration>>();
+  /** Service-Routes, the same for every client of a core: one copy each. */
+  private readonly routes = new StringPool(256);
   private readonly now: () => number;
 
   constructor(private readonly opts: EdgeOptions) {
@@ -191,11 +194,14 @@ export class EdgeService implements ProxyService {
       return;
     }
     const associated = res.has('p-associated-uri') ? res.nameAddrs('p-associated-uri').map((n) => impuOf(n.uri)) : [];
-    const identities = associated.filter((i): i is string => i !== undefined);
-    if (!identities.length) identities.push(aor);
-    const serviceRoute = res.has('service-route') ? res.nameAddrs('service-route').map((n) => `<${n.uri.toString()}>`) : [];
-    if (!regs) this.flows.set(flowId, (regs = new Map()));
-    regs.set(aor, { identities, serviceRoute, expiresAt: this.now() + expires * 1000 });
+    // Kept for as long as the registration: strings of their own, not views of the 200 (see
+    // kept-strings.ts), the AoR itself once.
+    const key = ownString(aor);
+    const identities = associated.filter((i): i is string => i !== undefined).map((i) => (i === key ? key : ownString(i)));
+    if (!identities.length) identities.push(key);
+    const serviceRoute = res.has('service-route') ? this.routes.list(res.nameAddrs('service-route').map((n) => `<${n.uri.toString()}>`)) : [];
+    if (!regs) this.flows.set(ownString(flowId), (regs = new Map()));
+    regs.set(key, { identities: Object.freeze(identities), serviceRoute, expiresAt: this.now() + expires * 1000 });
   }
 
   // ---- core side ---------------------------------------------------------------------------

@@ -4,7 +4,8 @@
  * compare-and-set itself; its owners do, and hand it records with their versions.
  */
 import type { Page } from '../common.js';
-import { copyBinding, detached } from '../registration-records.js';
+import { ownString } from '../kept-strings.js';
+import { copyBinding } from '../registration-records.js';
 import type { Binding, BindingRef, RegistrationCounts, RegistrationRecord } from '../registration-store.js';
 import { BinaryHeap } from './binary-heap.js';
 
@@ -61,7 +62,7 @@ export class RegistrationIndex {
     this.unlink(key);
     // Kept in the record map, the expiry heap and the flow sets: a string of its own, not a
     // slice of the REGISTER it came from.
-    const aor = detached(key);
+    const aor = ownString(key);
     this.records.set(aor, { version, bindings });
     this.bindingCount += bindings.length;
     for (let index = 0; index < bindings.length; index++) {
