@@ -18,7 +18,9 @@
  *
  * Counting works by standing between the layers: {@link SipInFlight.user} wraps the proxy
  * core as the stack's transaction user, {@link SipInFlight.layer} wraps the stack as the core's
- * transaction layer. Everything it keeps is bounded and swept without timers of its own.
+ * transaction layer. Everything it keeps is bounded and swept as requests pass, and every
+ * {@link SWEEP_EVERY_MS} by a timer that holds it only weakly, so an idle node lets go of what it
+ * answered (before, the last 10 s of a burst stayed held until the next request came).
  */
 import type {
   ClientTransaction,
@@ -71,6 +73,13 @@ export class SipInFlight {
     this.maxCalls = opts.maxCalls ?? 100_000;
     this.now = opts.now ?? Date.now;
     this.lastSweep = this.now();
+    const self = new WeakRef(this);
+    const timer: NodeJS.Timeout = setInterval(() => {
+      const inFlight = self.deref();
+      if (inFlight === undefined) clearInterval(timer);
+      else inFlight.sweep(false);
+    }, SWEEP_EVERY_MS);
+    timer.unref();
   }
 
   /** The work in flight now. */

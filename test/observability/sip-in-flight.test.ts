@@ -3,7 +3,7 @@
  * the fake network: requests waiting for a final response, and calls routed through the node
  * until their BYE; never the waiting states of finished transactions.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SipInFlight, type SipInFlightOptions } from '../../src/observability/sip-in-flight.js';
 import { makeRequest, newBranch } from '../../src/sip/message/build.js';
 import { parseUri } from '../../src/sip/message/uri.js';
@@ -118,6 +118,26 @@ describe('SipInFlight', () => {
     await net.flush();
     expect(finals).toEqual([200]);
     expect(work.counts()).toEqual(NOTHING);
+  });
+
+  it('lets go of answered transactions while no request arrives (an idle node holds nothing for them)', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const { net, work, alice, bob, clock } = rig();
+      // What it holds: not part of its interface, read here to see the memory an idle node keeps.
+      const held = () => (work as unknown as { servers: Set<unknown>; clients: Set<unknown> }).servers.size;
+      send(alice, request(alice, 'OPTIONS', 'sip:bob@example.com'));
+      await net.flush();
+      answer(bob, 'OPTIONS', 200);
+      await net.flush();
+      expect(held()).toBe(1);
+      // No request comes after it: the sweep runs by its timer, 10 s on.
+      clock.advance(10_000);
+      vi.advanceTimersByTime(10_000);
+      expect(held()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('remembers at most maxCalls calls, forgetting the oldest', async () => {
