@@ -9,6 +9,8 @@
  * of a new string, 32 bytes more per value. {@link ownString} makes a plain copy instead, and
  * {@link StringPool} keeps a single copy of the values many records share (the Path of an edge,
  * the User-Agent of a phone model, a NAT's address), so a binding costs its unique values only.
+ * The SIP stack has the same {@link ownString} for its transaction keys
+ * (src/sip/transaction/matching.ts): the layers may not import each other.
  */
 
 /** V8 makes views (sliced and cons strings) of 13 characters and more; shorter ones are copies. */

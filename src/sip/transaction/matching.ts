@@ -9,14 +9,24 @@ import type { Via } from '../message/via.js';
 /** Separates key fields; no branch, host, method or Call-ID can contain a space. */
 const SEP = ' ';
 
+/** V8 makes views (sliced and cons strings) of 13 characters and more; shorter ones are copies. */
+const SHORTEST_VIEW = 13;
+/** A character a latin1 copy cannot hold. */
+const NOT_LATIN1 = /[^\x00-\xff]/;
+
 /**
- * `s` as a string of its own, for keys kept as long as a transaction: a key built from a
+ * `s` as a plain string of its own, for keys kept as long as a transaction: a key built from a
  * message's branch is a V8 slice of (and a concatenation over) that message's whole text, which
- * a server transaction waiting out timer J would otherwise keep alive for 32 s. Prepending a
- * character and slicing it off flattens it into a new string holding only the key.
+ * a server transaction waiting out timer J would otherwise keep alive for 32 s. Text from the
+ * parser is latin1 and is copied through a latin1 buffer; anything wider by slicing a
+ * concatenation (a string of its own too, but a 32-byte view over its copy). The storage layer,
+ * which may not import this one, has the same function for the bindings it keeps
+ * (src/storage/kept-strings.ts).
  */
 export function ownString(s: string): string {
-  return (' ' + s).slice(1);
+  if (s.length < SHORTEST_VIEW) return s;
+  if (NOT_LATIN1.test(s)) return (' ' + s).slice(1);
+  return Buffer.from(s, 'latin1').toString('latin1');
 }
 
 /** Key of a client transaction: the branch of its top Via and its method (§17.1.3). */

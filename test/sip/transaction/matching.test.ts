@@ -5,6 +5,7 @@ import { serializeMessage } from '../../../src/sip/message/serialize.js';
 import { parseMessage } from '../../../src/sip/parser/parse.js';
 import { readFixture } from '../../harness/fixtures.js';
 import type { FakeProtocol } from '../../harness/fake-transport.js';
+import { ownString } from '../../../src/sip/transaction/matching.js';
 import { PEER, PROTOCOLS, request, responsesSent, rig } from './helpers.js';
 
 /** RFC 4475 §3.1.1.x inv2543.dat: an RFC 2543 INVITE (no branch, no From tag); Content-Length added for TCP. */
@@ -133,5 +134,14 @@ describe.each(PROTOCOLS)('RFC 3261 matching (§17.2.3, §9.2) over %s', (protoco
     await r.peerSend(ack);
     expect(r.user.acks).toEqual([]);
     expect(r.user.requests[0]!.state).toBe(protocol === 'UDP' ? 'confirmed' : 'terminated');
+  });
+});
+
+describe('ownString (transaction keys kept for 32 s)', () => {
+  it('copies a key cut from a message to an equal string, whatever its characters', () => {
+    const text = 'INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-7a3f9c\r\n';
+    const branch = text.slice(text.indexOf('z9hG4bK'), text.lastIndexOf('\r\n'));
+    expect(ownString(branch + ' INVITE')).toBe('z9hG4bK-7a3f9c INVITE');
+    for (const s of ['z9hG4bK-\u00e9t\u00e9 INVITE', 'z9hG4bK-\u260e-call INVITE', '\ud800 lone surrogate key', 'short', '']) expect(ownString(s)).toBe(s);
   });
 });
