@@ -34,6 +34,23 @@ export interface SetRow {
   version: number;
 }
 
+/** A row of {@link prepareSubscriberStatements}' `selectAuth`: the IMPI, whether the IMPU exists and is linked, one digest. */
+export interface AuthRow extends ImpiRow {
+  has_impu: number;
+  linked: number;
+  realm: string | null;
+  algorithm: Ha1Algorithm | null;
+  ha1: string | null;
+}
+
+/** The registration columns of an implicit set (no service profile). */
+export type SetStateRow = Omit<SetRow, 'service_profile'>;
+
+/** A member of an implicit set with the set's own columns, as `selectSetMembersOf` reads them. */
+export interface SetMemberRow extends ImpuRow {
+  service_profile: string;
+}
+
 export interface ImpuRow {
   impu: string;
   set_id: string;
@@ -119,9 +136,26 @@ export function prepareSubscriberStatements(db: Database.Database) {
       db,
       'UPDATE implicit_sets SET state = ?, scscf = ?, version = ? WHERE id = ? AND version = ?',
     ),
-    selectSetOf: prepare<[string], SetRow>(
+    // What a registration reads, each in one statement (a consistent snapshot of its own, so no
+    // transaction around it) and without columns it does not use.
+    selectStateOf: prepare<[string], SetStateRow>(
       db,
-      'SELECT s.* FROM public_identities p JOIN implicit_sets s ON s.id = p.set_id WHERE p.impu = ?',
+      'SELECT s.id, s.state, s.scscf, s.version FROM public_identities p JOIN implicit_sets s ON s.id = p.set_id WHERE p.impu = ?',
+    ),
+    selectSetMembersOf: prepare<[string], SetMemberRow>(
+      db,
+      `SELECT m.impu, m.set_id, m.barred, m.member_seq, s.service_profile
+       FROM public_identities p JOIN implicit_sets s ON s.id = p.set_id JOIN public_identities m ON m.set_id = s.id
+       WHERE p.impu = ? ORDER BY m.member_seq`,
+    ),
+    selectAuth: prepare<[string, string, string], AuthRow>(
+      db,
+      `SELECT i.impi, i.aka_k, i.aka_opc, i.aka_amf, i.aka_sqn,
+         EXISTS (SELECT 1 FROM public_identities WHERE impu = ?) AS has_impu,
+         EXISTS (SELECT 1 FROM associations a WHERE a.impi = i.impi AND a.impu = ?) AS linked,
+         d.realm, d.algorithm, d.ha1
+       FROM private_identities i LEFT JOIN digest_credentials d ON d.impi = i.impi
+       WHERE i.impi = ? ORDER BY d.realm, d.algorithm`,
     ),
 
     insertImpu: prepare<[string, string, number, number]>(
@@ -161,7 +195,7 @@ export function toPublicIdentity(row: ImpuRow): PublicIdentity {
   return { impu: row.impu, implicitSetId: row.set_id, barred: row.barred !== 0 };
 }
 
-export function toRegistration(row: SetRow): ImpuRegistration {
+export function toRegistration(row: SetStateRow): ImpuRegistration {
   const base = { implicitSetId: row.id, version: row.version, state: row.state };
   return row.scscf === null ? base : { ...base, scscf: row.scscf };
 }

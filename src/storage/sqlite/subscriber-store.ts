@@ -38,6 +38,7 @@ import {
   toPrivateIdentity,
   toPublicIdentity,
   toRegistration,
+  type DigestRow,
   type ImpiRow,
   type SetRow,
   type SubscriberStatements,
@@ -232,21 +233,25 @@ export class SqliteSubscriberStore implements SubscriberStore {
 
   async implicitSetOf(impu: string): Promise<ImplicitSet | undefined> {
     checkImpu(impu);
-    return this.read('implicitSetOf', () => {
-      const row = this.s.selectSetOf.get(impu);
-      return row && this.setView(row);
+    return guard('implicitSetOf', () => {
+      const rows = this.s.selectSetMembersOf.all(impu);
+      const first = rows[0];
+      return first && { id: first.set_id, serviceProfile: first.service_profile, members: rows.map(toPublicIdentity) };
     });
   }
 
   async authVector(impi: string, impu: string): Promise<AuthVectorLookup> {
     checkImpi(impi);
     checkImpu(impu);
-    return this.read('authVector', (): AuthVectorLookup => {
-      const row = this.s.selectImpi.get(impi);
+    return guard('authVector', (): AuthVectorLookup => {
+      // one row per digest credential (one with NULLs when there is none)
+      const rows = this.s.selectAuth.all(impu, impu, impi);
+      const row = rows[0];
       if (!row) return { ok: false, reason: 'unknown-private-identity' };
-      if (!this.s.selectImpu.get(impu)) return { ok: false, reason: 'unknown-public-identity' };
-      if (this.s.selectLink.get(impi, impu) === undefined) return { ok: false, reason: 'identities-dont-match' };
-      const { digest, aka } = toPrivateIdentity(row, this.s.selectDigests.all(impi));
+      if (!row.has_impu) return { ok: false, reason: 'unknown-public-identity' };
+      if (!row.linked) return { ok: false, reason: 'identities-dont-match' };
+      const digests = row.realm === null ? [] : (rows as DigestRow[]);
+      const { digest, aka } = toPrivateIdentity(row, digests);
       return aka === undefined ? { ok: true, impi, digest: [...digest] } : { ok: true, impi, digest: [...digest], aka };
     });
   }
@@ -276,7 +281,7 @@ export class SqliteSubscriberStore implements SubscriberStore {
   async getRegistrationState(impu: string): Promise<ImpuRegistration | undefined> {
     checkImpu(impu);
     return guard('getRegistrationState', () => {
-      const row = this.s.selectSetOf.get(impu);
+      const row = this.s.selectStateOf.get(impu);
       return row && toRegistration(row);
     });
   }
@@ -288,7 +293,7 @@ export class SqliteSubscriberStore implements SubscriberStore {
     // On the signalling path (SAR, once per registration and de-registration): committed with
     // the binding and nonce-count writes of the same moment rather than in a transaction of its own.
     return this.commits.submit('setRegistrationState', (): CasResult => {
-      const set = this.s.selectSetOf.get(impu);
+      const set = this.s.selectStateOf.get(impu);
       if (!set) throw notFound(`public identity ${impu}`);
       if (set.version !== expectedVersion) return { ok: false, currentVersion: set.version };
       const version = this.s.nextCounter.get('subscriber_version')!;
