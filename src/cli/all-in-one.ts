@@ -161,6 +161,7 @@ function wire(
     hss,
     registrations: storage.registrations,
     nonceCounts: storage.nonceCounts,
+    ...(storage.nonceCountsSince === undefined ? {} : { nonceCountsSince: storage.nonceCountsSince }),
     subscriptions: storage.subscriptions,
     nonceKey: storage.nonceKey,
     tokens,

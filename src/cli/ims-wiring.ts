@@ -99,6 +99,8 @@ export interface CoreWiringOptions {
   readonly subscriptions: SubscriptionStore;
   /** Key of the digest nonces; every core of a deployment must share it. */
   readonly nonceKey: Buffer;
+  /** When `nonceCounts` began to be kept, if it forgets on restart: nonces issued before are stale. */
+  readonly nonceCountsSince?: number;
   /** The edge's flow tokens, to learn the edge flow of a binding from its Path. */
   readonly tokens: FlowTokens;
   readonly softphoneTokens?: SoftphoneTokens;
@@ -148,7 +150,12 @@ export function wireCore(opts: CoreWiringOptions): CoreWiring {
     }
   };
   const verifier = new DigestVerifier({
-    nonces: new NonceManager({ key: opts.nonceKey, clock: { now: Date.now }, lifetimeSeconds: config.auth.nonceLifetime }),
+    nonces: new NonceManager({
+      key: opts.nonceKey,
+      clock: { now: Date.now },
+      lifetimeSeconds: config.auth.nonceLifetime,
+      ...(opts.nonceCountsSince === undefined ? {} : { issuedNotBefore: opts.nonceCountsSince }),
+    }),
     nonceCounts: opts.nonceCounts,
   });
   const softphone = opts.softphoneTokens;

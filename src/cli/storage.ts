@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AccountStore, DocumentStore, NonceCountStore, RegistrationStore, SubscriberStore, SubscriptionStore } from '../storage/index.js';
-import { CachedRegistrationStore } from '../storage/memory/index.js';
+import { CachedRegistrationStore, MemoryNonceCountStore } from '../storage/memory/index.js';
 import type { PostgresPoolOptions, PostgresStores } from '../storage/postgres/index.js';
 import type { RedisStores } from '../storage/redis/index.js';
 import { openSqliteStores, type SqliteStores } from '../storage/sqlite/index.js';
@@ -239,6 +239,12 @@ export interface AllInOneStorage extends Stores {
    * folder's `nonce.key`.
    */
   readonly nonceKey: Buffer;
+  /**
+   * Without Redis the nonce counts are kept in memory (the all-in-one is the one process that
+   * checks its nonces), and this is when that memory began: nonces issued before it are stale.
+   * Undefined when the counts are shared (Redis) and outlive the process.
+   */
+  readonly nonceCountsSince?: number;
   /** Where each store lives, for the start-up log. */
   readonly where: Readonly<Record<StoreName, string>>;
   /** Commits queued writes and closes every backend. */
@@ -256,15 +262,22 @@ export async function openAllInOneStorage(settings: StorageSettings | string, op
   try {
     const nonceKey = stores.redis?.sharedKey ?? loadNonceKey(chosen.dataDir);
     const registrations = stores.redis ? stores.registrations : await CachedRegistrationStore.open(stores.registrations);
+    // Nonce counts live as long as a nonce (5 minutes by default) and are checked on every
+    // authenticated REGISTER: kept in the SQLite file they cost a durable write, and a commit of
+    // its own ahead of the binding's, per registration. In memory, a restart forgets them, so
+    // the registrar treats every nonce issued before this start as stale (nonceCountsSince):
+    // a replay across a restart is still refused, and a client is only challenged afresh.
+    const nonceCountsSince = stores.redis ? undefined : Date.now();
     return {
       subscribers: stores.subscribers,
       registrations,
-      nonceCounts: stores.nonceCounts,
+      nonceCounts: stores.redis ? stores.nonceCounts : new MemoryNonceCountStore({ clock: Date }),
+      ...(nonceCountsSince === undefined ? {} : { nonceCountsSince }),
       subscriptions: stores.subscriptions,
       documents: stores.documents,
       accounts: stores.accounts,
       nonceKey,
-      where: stores.where,
+      where: stores.redis ? stores.where : { ...stores.where, nonceCounts: 'memory (nonces issued before this start are stale)' },
       close: () => stores.close(),
     };
   } catch (error) {

@@ -273,7 +273,7 @@ export const F = {
     path: 'redisUrl',
     section: 'Storage',
     description:
-      'Redis holding the registration bindings and the Digest nonce counts, shared by every node: redis://[user:password@]host:port[/db], rediss:// for TLS. With redisCluster, the seed nodes of a Redis Cluster, comma-separated (a list in YAML). Unset: they are kept in the data folder\u2019s SQLite file (the bindings cached in memory).',
+      'Redis holding the registration bindings and the Digest nonce counts, shared by every node: redis://[user:password@]host:port[/db], rediss:// for TLS. With redisCluster, the seed nodes of a Redis Cluster, comma-separated (a list in YAML). Unset: the bindings are kept in the data folder\u2019s SQLite file (cached in memory); the all-in-one keeps the nonce counts in memory and calls nonces issued before its start stale, other commands keep them in the SQLite file.',
     schema: z.preprocess((v) => (typeof v === 'string' ? listText(v) : v), z.array(redisUrl()).min(1).max(64)).optional(),
     defaultText: 'none (the data folder)',
     allowed: 'a redis:// or rediss:// URL (with redisCluster: a comma-separated list of them)',

@@ -34,4 +34,19 @@ describe('the all-in-one storage', () => {
       after.close();
     }
   });
+
+  it('keeps nonce counts in memory, forgotten by a restart, and says since when (older nonces are then stale)', async () => {
+    const dataDir = tempDataDir();
+    const t0 = Date.now();
+    const first = await openAllInOneStorage(dataDir);
+    expect(await first.nonceCounts.checkAndAdvance('n1', 1)).toBe(true);
+    expect(await first.nonceCounts.checkAndAdvance('n1', 1)).toBe(false);
+    first.close();
+    const second = await openAllInOneStorage(dataDir);
+    second.close();
+    expect(await second.nonceCounts.checkAndAdvance('n1', 1)).toBe(true);
+    expect(second.nonceCountsSince).toBeGreaterThanOrEqual(first.nonceCountsSince!);
+    expect(first.nonceCountsSince).toBeGreaterThanOrEqual(t0);
+    expect(second.where.nonceCounts).toMatch(/^memory/);
+  });
 });

@@ -4,7 +4,10 @@
  * `node bin/tidewater.js all-in-one` started on free ports (test/harness/ims.ts).
  * Each test provisions its own subscribers, so no binding of one test is seen by another.
  */
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SipResponse, computeHa1, computeResponse, formatCredentials, parseDigestChallenge, parseMessage } from '../../src/sip/index.js';
 import { registerBaresip, startBaresip, type Baresip } from '../harness/baresip.js';
 import {
   impuOf,
@@ -259,6 +262,27 @@ describe('all-in-one restart', () => {
     expectSuccess(await callee.result, core, 'callee registered before the restart');
   });
 
+  it('refuses after a restart an Authorization answered before it (401 stale=true); the fresh challenge registers', async () => {
+    const a = await newUser(core);
+    const ua = await UdpRegisterer.open(core, a);
+    try {
+      const challenge = await ua.register();
+      expect(challenge.status).toBe(401);
+      const authorization = ua.answer(challenge, '00000001');
+      expect((await ua.register(authorization)).status).toBe(200);
+      await core.restart();
+      // the nonce counts are kept in memory: a nonce from before the start is stale, never accepted again
+      const replayed = await ua.register(authorization);
+      expect(replayed.status).toBe(401);
+      const fresh = replayed.getAll('www-authenticate').map((c) => parseDigestChallenge(c)!);
+      expect(fresh.every((c) => c.stale === true)).toBe(true);
+      expect((await ua.register(ua.answer(replayed, '00000001'))).status).toBe(200);
+      expect(await core.showSubscriber(impu(a))).toMatch(REGISTERED);
+    } finally {
+      ua.close();
+    }
+  });
+
   it('stops on SIGTERM with exit code 0', async () => {
     const status = await core.stop();
     expect(status).toEqual({ code: 0, signal: null });
@@ -275,4 +299,69 @@ async function waitUntilNotRegistered(core: AllInOne, user: TestUser, timeoutMs:
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`${impu(user)} still registered after ${timeoutMs} ms:\n${shown}`);
+}
+
+/** REGISTERs over UDP from one socket with hand-made Digest answers (MD5, qop=auth), to replay one. */
+class UdpRegisterer {
+  private cseq = 0;
+  private readonly callId = `udp-${randomBytes(6).toString('hex')}`;
+  private readonly waiting = new Map<number, (res: SipResponse) => void>();
+
+  private constructor(
+    private readonly socket: dgram.Socket,
+    private readonly core: AllInOne,
+    private readonly user: TestUser,
+  ) {
+    socket.on('message', (data) => {
+      const msg = parseMessage(data);
+      if (msg instanceof SipResponse && msg.status >= 200) this.waiting.get(msg.cseq.seq)?.(msg);
+    });
+  }
+
+  static async open(core: AllInOne, user: TestUser): Promise<UdpRegisterer> {
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    return new UdpRegisterer(socket, core, user);
+  }
+
+  /** Sends a REGISTER (with `authorization`, if given) and resolves with its final response. */
+  register(authorization?: string): Promise<SipResponse> {
+    const cseq = ++this.cseq;
+    const port = this.socket.address().port;
+    const aor = `sip:${this.user.number}@${DOMAIN}`;
+    const lines = [
+      `REGISTER sip:${DOMAIN} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK${randomBytes(6).toString('hex')};rport`,
+      'Max-Forwards: 70',
+      `From: <${aor}>;tag=udp`,
+      `To: <${aor}>`,
+      `Call-ID: ${this.callId}`,
+      `CSeq: ${cseq} REGISTER`,
+      `Contact: <sip:${this.user.number}@127.0.0.1:${port}>`,
+      'Expires: 600',
+      ...(authorization === undefined ? [] : [`Authorization: ${authorization}`]),
+      'Content-Length: 0',
+    ];
+    const answered = new Promise<SipResponse>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no final response to REGISTER CSeq ${cseq}`)), 10_000);
+      this.waiting.set(cseq, (res) => (clearTimeout(timer), resolve(res)));
+    });
+    this.socket.send(`${lines.join('\r\n')}\r\n\r\n`, this.core.sipPort, '127.0.0.1');
+    return answered;
+  }
+
+  /** The Authorization answering the MD5 challenge of `res`, with nonce-count `nc`. */
+  answer(res: SipResponse, nc: string): string {
+    const challenge = res.getAll('www-authenticate').map((c) => parseDigestChallenge(c)!).find((c) => (c.algorithm ?? 'MD5') === 'MD5')!;
+    const username = `${this.user.number}@${DOMAIN}`;
+    const uri = `sip:${DOMAIN}`;
+    const cnonce = randomBytes(8).toString('hex');
+    const ha1 = computeHa1('MD5', username, challenge.realm!, this.user.password);
+    const response = computeResponse({ algorithm: 'MD5', ha1, nonce: challenge.nonce!, nc, cnonce, qop: 'auth', method: 'REGISTER', uri });
+    return formatCredentials({ username, realm: challenge.realm!, nonce: challenge.nonce!, uri, response, algorithm: 'MD5', qop: 'auth', nc, cnonce });
+  }
+
+  close(): void {
+    this.socket.close();
+  }
 }

@@ -40,6 +40,13 @@ export interface NonceManagerOptions {
   readonly previousKeys?: readonly Buffer[];
   /** A genuine nonce issued up to this far in the future is accepted; default 10 000 ms. */
   readonly maxClockSkewMs?: number;
+  /**
+   * Clock time before which a genuine nonce is 'stale': set to when the nonce counts this
+   * manager's verifier checks against began to be kept (a process that keeps them in memory
+   * started then), so that a nonce whose counts were forgotten is never accepted again. Its
+   * client is simply challenged afresh (stale=true, RFC 7616 §3.3).
+   */
+  readonly issuedNotBefore?: number;
 }
 
 const VERSION = 1;
@@ -93,6 +100,7 @@ export class NonceManager {
   private readonly keys: readonly Buffer[];
   private readonly clock: Pick<Clock, 'now'>;
   private readonly maxSkewMs: number;
+  private readonly notBefore: number;
 
   constructor(options: NonceManagerOptions) {
     const lifetimeSeconds = options.lifetimeSeconds ?? 300;
@@ -103,6 +111,7 @@ export class NonceManager {
     this.keys = [checkKey(options.key), ...(options.previousKeys ?? []).map(checkKey)];
     this.clock = options.clock;
     this.maxSkewMs = Math.max(0, options.maxClockSkewMs ?? 10_000);
+    this.notBefore = options.issuedNotBefore ?? Number.NEGATIVE_INFINITY;
   }
 
   /** A fresh nonce: 48 base64url characters, unique with overwhelming probability. */
@@ -121,7 +130,8 @@ export class NonceManager {
 
   /**
    * 'valid': issued by a holder of one of our keys and not older than the lifetime.
-   * 'stale': genuine but expired (or too far in the future): answer with stale=true
+   * 'stale': genuine but expired (or too far in the future, or issued before
+   * {@link NonceManagerOptions.issuedNotBefore}): answer with stale=true
    * (RFC 7616 §3.3). 'invalid': forged, garbled, or not one of ours.
    */
   verify(nonce: string): NonceVerdict {
@@ -143,7 +153,7 @@ export class NonceManager {
     const issuedAt = raw.readUIntBE(TIME_OFFSET, TIME_BYTES);
     const expiresAt = issuedAt + this.lifetimeMs;
     const now = this.clock.now();
-    const fresh = now < expiresAt && issuedAt - now <= this.maxSkewMs;
+    const fresh = now < expiresAt && issuedAt - now <= this.maxSkewMs && issuedAt >= this.notBefore;
     return {
       verdict: fresh ? 'valid' : 'stale',
       issuedAt,

@@ -3,6 +3,7 @@
  * src/sip/auth/nonce-count.ts (the storage layer may not import the SIP stack's code) behind
  * the storage contract's Promise-returning signature.
  */
+import { ownString } from '../kept-strings.js';
 import { DEFAULT_NONCE_TTL_MS, isValidNonceCount, type NonceCountStore, type StorageClock } from '../nonce-count-store.js';
 
 /** Options of {@link MemoryNonceCountStore}. */
@@ -56,7 +57,8 @@ export class MemoryNonceCountStore implements NonceCountStore {
     }
     const expiresAt = now + (ttlMs ?? this.defaultTtlMs);
     if (expiresAt <= this.evictedHorizon) return false;
-    this.entries.set(nonce, { nc, expiresAt });
+    // kept for the nonce's lifetime: a copy of its own, not a view into the request it came in
+    this.entries.set(ownString(nonce), { nc, expiresAt });
     if (this.entries.size > this.maxEntries) this.evictOldest();
     return true;
   }

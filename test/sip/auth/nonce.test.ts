@@ -99,6 +99,19 @@ describe('NonceManager', () => {
     expect(verifier.verify(issuer.issue())).toBe('stale');
   });
 
+  it('calls a nonce issued before issuedNotBefore stale (its counts were forgotten), and later ones valid', () => {
+    const { clock, nonces: before } = setup();
+    const old = before.issue();
+    clock.advance(1000);
+    const restarted = new NonceManager({ key: KEY, clock, issuedNotBefore: clock.now() });
+    expect(before.verify(old)).toBe('valid');
+    expect(restarted.verify(old)).toBe('stale');
+    const fresh = restarted.issue();
+    expect(restarted.verify(fresh)).toBe('valid');
+    clock.advance(1);
+    expect(restarted.verify(fresh)).toBe('valid');
+  });
+
   it('refuses keys shorter than 16 bytes and non-positive lifetimes', () => {
     const clock = new FakeClock();
     expect(() => new NonceManager({ key: Buffer.alloc(15), clock })).toThrow(RangeError);
