@@ -36,6 +36,10 @@ function busy(ms: number): void {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+function admit(control: OverloadControl): boolean {
+  return control.admit!({} as SipRequest).ok;
+}
+
 function metric(control: OverloadControl, name: string): number {
   return Number(control.metrics.find((m) => m.name === name)!.read());
 }
@@ -67,6 +71,42 @@ describe('overload control', () => {
 
     while (metric(control, 'tidewater_overload_queue_delay_ms') > TARGET_MS) await sleep(20);
     expect(admit({} as SipRequest).ok).toBe(true);
+  });
+
+  it('stops probing while no SIP message arrives, and starts again with the next one', async () => {
+    const { transports, port } = await listening();
+    const client = createSocket('udp4');
+    cleanup.push(() => client.close());
+    await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+    const clientPort = client.address().port;
+    let probes = 0;
+    let requests = 0;
+    transports.onMessage((m) => {
+      if (m.flow.remote.port === clientPort) requests += 1;
+      else probes += 1;
+    });
+    const control = startOverloadControl({ enabled: true, targetLatencyMs: TARGET_MS }, transports);
+    cleanup.push(() => control.stop());
+
+    // A probe every 10 ms, ten of them, then a pause (the old probe went on at 100 a second).
+    let before = -1;
+    for (let i = 0; i < 20 && probes !== before; i++) {
+      before = probes;
+      await sleep(250);
+    }
+    const idleProbes = probes;
+    expect(idleProbes).toBe(before);
+    expect(idleProbes).toBeGreaterThan(0);
+    expect(idleProbes).toBeLessThan(20);
+
+    // Traffic again: probing resumes at once and goes on while requests keep coming.
+    for (let i = 0; i < 10; i++) {
+      client.send(OPTIONS, port, '127.0.0.1');
+      await sleep(20);
+    }
+    expect(requests).toBe(10);
+    expect(probes).toBeGreaterThan(idleProbes + 5);
+    expect(admit(control)).toBe(true);
   });
 
   it('asks nothing of the stack when it is off', async () => {
