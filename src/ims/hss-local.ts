@@ -10,20 +10,14 @@ export class LocalHss implements Hss {
   constructor(private readonly store: SubscriberStore) {}
 
   async userAuthorization(impi: string, impu: string): Promise<UserAuthorization> {
-    const pub = await this.store.getPublicIdentity(impu);
-    if (!pub) return { ok: false, reason: 'unknown-user' };
-    const impis = await this.store.privateIdentitiesOf(impu);
-    if (!impis.includes(impi)) {
-      const priv = await this.store.getPrivateIdentity(impi);
-      return { ok: false, reason: priv ? 'identities-dont-match' : 'unknown-user' };
-    }
-    if (pub.barred) {
-      // TS 29.228 §6.1.1: a barred identity may register only with other, non-barred ones.
-      const set = await this.store.implicitSetOf(impu);
-      if (!set?.members.some((m) => !m.barred)) return { ok: false, reason: 'barred' };
-    }
-    const reg = await this.store.getRegistrationState(impu);
-    return reg?.scscf && reg.state !== 'NOT_REGISTERED' ? { ok: true, scscf: reg.scscf } : { ok: true };
+    // One read for the whole check: it runs for every REGISTER at the I-CSCF.
+    const check = await this.store.registrationCheck(impi, impu);
+    if (!check) return { ok: false, reason: 'unknown-user' };
+    if (!check.linked) return { ok: false, reason: check.privateIdentityKnown ? 'identities-dont-match' : 'unknown-user' };
+    // TS 29.228 §6.1.1: a barred identity may register only with other, non-barred ones.
+    if (check.barred && !check.setHasUnbarred) return { ok: false, reason: 'barred' };
+    const reg = check.registration;
+    return reg.scscf && reg.state !== 'NOT_REGISTERED' ? { ok: true, scscf: reg.scscf } : { ok: true };
   }
 
   authVector(impi: string, impu: string) {
@@ -33,16 +27,17 @@ export class LocalHss implements Hss {
   async serverAssignment(impu: string, type: ServerAssignmentType, scscf: string): Promise<ServerAssignment | undefined> {
     const registering = type === 'REGISTRATION' || type === 'RE_REGISTRATION';
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const current = await this.store.getRegistrationState(impu);
+      // The set is read with its state: a change of state leaves its members as they are.
+      const current = await this.store.implicitSetStateOf(impu);
       if (!current) return undefined;
+      const reg = current.registration;
       const wanted = registering ? { state: 'REGISTERED' as const, scscf } : { state: 'NOT_REGISTERED' as const };
-      const unchanged = current.state === wanted.state && current.scscf === (registering ? scscf : undefined);
+      const unchanged = reg.state === wanted.state && reg.scscf === (registering ? scscf : undefined);
       if (!unchanged) {
-        const result = await this.store.setRegistrationState(impu, wanted, current.version);
+        const result = await this.store.setRegistrationState(impu, wanted, reg.version);
         if (!result.ok) continue;
       }
-      const implicitSet = await this.store.implicitSetOf(impu);
-      return implicitSet ? { implicitSet } : undefined;
+      return { implicitSet: current.implicitSet };
     }
     throw new Error(`registration state of ${impu} kept changing under the S-CSCF`);
   }
@@ -52,13 +47,14 @@ export class LocalHss implements Hss {
   }
 
   async locationInfo(impu: string): Promise<LocationInfo | undefined> {
-    const set = await this.store.implicitSetOf(impu);
+    const current = await this.store.implicitSetStateOf(impu);
+    const set = current?.implicitSet;
     const self = set?.members.find((m) => m.impu === impu);
-    if (!set || !self) return undefined;
-    const reg = await this.store.getRegistrationState(impu);
+    if (!current || !set || !self) return undefined;
+    const reg = current.registration;
     return {
-      state: reg?.state ?? 'NOT_REGISTERED',
-      ...(reg?.scscf ? { scscf: reg.scscf } : {}),
+      state: reg.state,
+      ...(reg.scscf ? { scscf: reg.scscf } : {}),
       defaultImpu: set.members[0]!.impu,
       barred: self.barred,
     };

@@ -106,6 +106,28 @@ export interface ImpuRegistration extends ScscfAssignment {
   readonly version: number;
 }
 
+/**
+ * What a user authorization (TS 29.228 §6.1.1, UAR) needs to know of `impi` registering `impu`,
+ * read at once: the answer to every REGISTER at the I-CSCF.
+ */
+export interface RegistrationCheck {
+  /** The state of the IMPU's implicit set. */
+  readonly registration: ImpuRegistration;
+  readonly barred: boolean;
+  /** Some identity of the implicit set is not barred (a barred IMPU registers only with one). */
+  readonly setHasUnbarred: boolean;
+  /** `impi` may register `impu` (they are associated). */
+  readonly linked: boolean;
+  /** `impi` exists (read when it is not linked, to tell unknown-user from identities-dont-match). */
+  readonly privateIdentityKnown: boolean;
+}
+
+/** An IMPU's implicit set and its registration state, read at once (SAR and LIR). */
+export interface ImplicitSetState {
+  readonly implicitSet: ImplicitSet;
+  readonly registration: ImpuRegistration;
+}
+
 /** One subscriber provisioned in one step: an IMPI, a new implicit set, its IMPUs, all associated. */
 export interface NewSubscriber {
   readonly privateIdentity: PrivateIdentity;
@@ -184,6 +206,13 @@ export interface SubscriberStore {
 
   /** The state of `impu`'s implicit set; undefined for an unknown IMPU. */
   getRegistrationState(impu: string): Promise<ImpuRegistration | undefined>;
+  /**
+   * {@link getPublicIdentity}, {@link privateIdentitiesOf}, {@link getRegistrationState} and
+   * whether the set can register, for a UAR, in one read; undefined for an unknown IMPU.
+   */
+  registrationCheck(impi: string, impu: string): Promise<RegistrationCheck | undefined>;
+  /** {@link implicitSetOf} and {@link getRegistrationState} in one read; undefined for an unknown IMPU. */
+  implicitSetStateOf(impu: string): Promise<ImplicitSetState | undefined>;
   /**
    * Sets the state and S-CSCF of `impu`'s whole implicit set (TS 29.228 §6.1.2, SAR) if its
    * version is still `expectedVersion`. TW_ERR_STORAGE_NOT_FOUND for an unknown IMPU.

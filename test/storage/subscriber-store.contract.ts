@@ -140,6 +140,43 @@ export function subscriberStoreContract(name: string, open: () => Promise<Subscr
       expect(await store.getRegistrationState('sip:6505550002@example.com')).toMatchObject({ state: 'NOT_REGISTERED' });
     });
 
+    it('answers a UAR and a SAR in one read each, as the separate lookups would', async () => {
+      await store.addSubscriber(subscriber(1));
+      await store.addSubscriber(subscriber(2));
+      await store.createPrivateIdentity({ impi: 'other@example.com', digest: [] });
+      expect(await store.registrationCheck(IMPI, 'sip:ghost@example.com')).toBeUndefined();
+      expect(await store.implicitSetStateOf('sip:ghost@example.com')).toBeUndefined();
+
+      const fresh = (await store.registrationCheck(IMPI, TEL))!;
+      expect(fresh).toEqual({
+        registration: await store.getRegistrationState(TEL),
+        barred: false,
+        setHasUnbarred: true,
+        linked: true,
+        privateIdentityKnown: true,
+      });
+      expect(await store.registrationCheck('other@example.com', SIP)).toMatchObject({ linked: false, privateIdentityKnown: true });
+      expect(await store.registrationCheck('ghost@example.com', SIP)).toMatchObject({ linked: false, privateIdentityKnown: false });
+
+      const set = await store.implicitSetStateOf(SIP);
+      expect(set).toEqual({ implicitSet: await store.implicitSetOf(SIP), registration: fresh.registration });
+      const done = await store.setRegistrationState(SIP, { state: 'REGISTERED', scscf: 'sip:scscf.example.com' }, fresh.registration.version);
+      expect(done.ok).toBe(true);
+      const registered = { state: 'REGISTERED', scscf: 'sip:scscf.example.com', implicitSetId: 'irs-6505550001', version: done.ok && done.version };
+      expect((await store.implicitSetStateOf(TEL))?.registration).toEqual(registered);
+      expect((await store.registrationCheck(IMPI, SIP))?.registration).toEqual(registered);
+
+      // A barred identity: registrable while another of its set is not barred.
+      await store.updatePublicIdentity({ impu: TEL, implicitSetId: 'irs-6505550001', barred: true });
+      expect(await store.registrationCheck(IMPI, TEL)).toMatchObject({ barred: true, setHasUnbarred: true });
+      await store.updatePublicIdentity({ impu: SIP, implicitSetId: 'irs-6505550001', barred: true });
+      expect(await store.registrationCheck(IMPI, TEL)).toMatchObject({ barred: true, setHasUnbarred: false });
+      expect((await store.implicitSetStateOf(TEL))?.implicitSet.members.map((m) => [m.impu, m.barred])).toEqual([
+        [SIP, true],
+        [TEL, true],
+      ]);
+    });
+
     it('changes registration state by compare-and-set only', async () => {
       await store.addSubscriber(subscriber(1));
       const v0 = (await store.getRegistrationState(SIP))!.version;

@@ -24,11 +24,13 @@ import type {
   AuthVectorLookup,
   ImplicitSet,
   ImplicitSetData,
+  ImplicitSetState,
   ImpuRegistration,
   NewSubscriber,
   PrivateIdentity,
   PrivateIdentityUpdate,
   PublicIdentity,
+  RegistrationCheck,
   ScscfAssignment,
   SubscriberStore,
 } from '../subscriber-store.js';
@@ -255,8 +257,29 @@ export class MemorySubscriberStore implements SubscriberStore {
   async getRegistrationState(impu: string): Promise<ImpuRegistration | undefined> {
     const row = this.impus.get(checkImpu(impu));
     if (!row) return undefined;
+    return this.registrationOf(this.sets.get(row.identity.implicitSetId)!);
+  }
+
+  async registrationCheck(impi: string, impu: string): Promise<RegistrationCheck | undefined> {
+    checkImpi(impi);
+    const row = this.impus.get(checkImpu(impu));
+    if (!row) return undefined;
     const set = this.sets.get(row.identity.implicitSetId)!;
-    return { ...set.assignment, implicitSetId: set.id, version: set.version };
+    const linked = row.impis.has(impi);
+    return {
+      registration: this.registrationOf(set),
+      barred: row.identity.barred,
+      setHasUnbarred: [...set.members].some((m) => !this.impus.get(m)!.identity.barred),
+      linked,
+      privateIdentityKnown: linked || this.impis.has(impi),
+    };
+  }
+
+  async implicitSetStateOf(impu: string): Promise<ImplicitSetState | undefined> {
+    const row = this.impus.get(checkImpu(impu));
+    if (!row) return undefined;
+    const set = this.sets.get(row.identity.implicitSetId)!;
+    return { implicitSet: this.setView(set), registration: this.registrationOf(set) };
   }
 
   async setRegistrationState(impu: string, assignment: ScscfAssignment, expectedVersion: number): Promise<CasResult> {
@@ -294,6 +317,10 @@ export class MemorySubscriberStore implements SubscriberStore {
   private link(impi: string, impu: string): void {
     this.impis.get(impi)!.impus.add(impu);
     this.impus.get(impu)!.impis.add(impi);
+  }
+
+  private registrationOf(set: SetRow): ImpuRegistration {
+    return { ...set.assignment, implicitSetId: set.id, version: set.version };
   }
 
   private setView(row: SetRow): ImplicitSet {

@@ -36,6 +36,17 @@ export interface StateRow {
   version: number;
 }
 
+/** A row of `registrationCheck`: the set's state, the IMPU's bar and what the UAR asks. */
+export interface RegistrationCheckRow extends StateRow {
+  barred: boolean;
+  linked: boolean;
+  has_impi: boolean;
+  set_has_unbarred: boolean;
+}
+
+/** An implicit set with its members and registration state (`selectSetStateOf`). */
+export interface SetStateRow extends SetRow, StateRow {}
+
 export interface ImpuRow {
   impu: string;
   set_id: string;
@@ -97,6 +108,20 @@ export const S = {
   selectStateOf: sql(
     'sub_select_state_of',
     'SELECT s.id, s.state, s.scscf, s.version FROM public_identities p JOIN implicit_sets s ON s.id = p.set_id WHERE p.impu = $1',
+  ),
+  /** $1 impi, $2 impu. */
+  registrationCheck: sql(
+    'sub_registration_check',
+    `SELECT s.id, s.state, s.scscf, s.version, p.barred,
+       EXISTS (SELECT 1 FROM associations a WHERE a.impi = $1 AND a.impu = p.impu) AS linked,
+       EXISTS (SELECT 1 FROM private_identities i WHERE i.impi = $1) AS has_impi,
+       EXISTS (SELECT 1 FROM public_identities m WHERE m.set_id = s.id AND NOT m.barred) AS set_has_unbarred
+     FROM public_identities p JOIN implicit_sets s ON s.id = p.set_id WHERE p.impu = $2`,
+  ),
+  selectSetStateOf: sql(
+    'sub_select_set_state_of',
+    `SELECT s.id, s.service_profile, s.state, s.scscf, s.version, ${MEMBERS}
+     FROM public_identities p JOIN implicit_sets s ON s.id = p.set_id WHERE p.impu = $1`,
   ),
   /** $1 impu, $2 state, $3 S-CSCF, $4 expected version: compare-and-set in one statement. */
   casState: sql(

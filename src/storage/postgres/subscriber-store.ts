@@ -25,11 +25,13 @@ import type {
   AuthVectorLookup,
   ImplicitSet,
   ImplicitSetData,
+  ImplicitSetState,
   ImpuRegistration,
   NewSubscriber,
   PrivateIdentity,
   PrivateIdentityUpdate,
   PublicIdentity,
+  RegistrationCheck,
   ScscfAssignment,
   SubscriberStore,
 } from '../subscriber-store.js';
@@ -45,7 +47,9 @@ import {
   type AuthRow,
   type ImpiRow,
   type ImpuRow,
+  type RegistrationCheckRow,
   type SetRow,
+  type SetStateRow,
   type StateRow,
 } from './subscriber-statements.js';
 
@@ -266,6 +270,27 @@ export class PostgresSubscriberStore implements SubscriberStore {
     checkImpu(impu);
     const { rows } = await this.db.query<StateRow>('getRegistrationState', S.selectStateOf, [impu]);
     return rows[0] && toRegistration(rows[0]);
+  }
+
+  async registrationCheck(impi: string, impu: string): Promise<RegistrationCheck | undefined> {
+    checkImpi(impi);
+    checkImpu(impu);
+    const row = (await this.db.query<RegistrationCheckRow>('registrationCheck', S.registrationCheck, [impi, impu])).rows[0];
+    return (
+      row && {
+        registration: toRegistration(row),
+        barred: row.barred,
+        setHasUnbarred: row.set_has_unbarred,
+        linked: row.linked,
+        privateIdentityKnown: row.has_impi,
+      }
+    );
+  }
+
+  async implicitSetStateOf(impu: string): Promise<ImplicitSetState | undefined> {
+    checkImpu(impu);
+    const row = (await this.db.query<SetStateRow>('implicitSetStateOf', S.selectSetStateOf, [impu])).rows[0];
+    return row && { implicitSet: toImplicitSet(row), registration: toRegistration(row) };
   }
 
   async setRegistrationState(impu: string, assignment: ScscfAssignment, expectedVersion: number): Promise<CasResult> {

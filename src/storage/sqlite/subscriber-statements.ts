@@ -51,6 +51,21 @@ export interface SetMemberRow extends ImpuRow {
   service_profile: string;
 }
 
+/** A row of `selectRegistrationCheck`: the set's state, the IMPU's bar and what the UAR asks (0/1). */
+export interface RegistrationCheckRow extends SetStateRow {
+  barred: number;
+  linked: number;
+  has_impi: number;
+  set_has_unbarred: number;
+}
+
+/** A member of an implicit set with the set's columns, registration state included (`selectSetStateOf`). */
+export interface SetStateMemberRow extends SetMemberRow {
+  state: RegistrationState;
+  scscf: string | null;
+  version: number;
+}
+
 export interface ImpuRow {
   impu: string;
   set_id: string;
@@ -145,6 +160,21 @@ export function prepareSubscriberStatements(db: Database.Database) {
     selectSetMembersOf: prepare<[string], SetMemberRow>(
       db,
       `SELECT m.impu, m.set_id, m.barred, m.member_seq, s.service_profile
+       FROM public_identities p JOIN implicit_sets s ON s.id = p.set_id JOIN public_identities m ON m.set_id = s.id
+       WHERE p.impu = ? ORDER BY m.member_seq`,
+    ),
+    /** $1 impi, $2 impi, $3 impu. */
+    selectRegistrationCheck: prepare<[string, string, string], RegistrationCheckRow>(
+      db,
+      `SELECT s.id, s.state, s.scscf, s.version, p.barred,
+         EXISTS (SELECT 1 FROM associations a WHERE a.impi = ? AND a.impu = p.impu) AS linked,
+         EXISTS (SELECT 1 FROM private_identities i WHERE i.impi = ?) AS has_impi,
+         EXISTS (SELECT 1 FROM public_identities m WHERE m.set_id = s.id AND m.barred = 0) AS set_has_unbarred
+       FROM public_identities p JOIN implicit_sets s ON s.id = p.set_id WHERE p.impu = ?`,
+    ),
+    selectSetStateOf: prepare<[string], SetStateMemberRow>(
+      db,
+      `SELECT m.impu, m.set_id, m.barred, m.member_seq, s.service_profile, s.state, s.scscf, s.version
        FROM public_identities p JOIN implicit_sets s ON s.id = p.set_id JOIN public_identities m ON m.set_id = s.id
        WHERE p.impu = ? ORDER BY m.member_seq`,
     ),

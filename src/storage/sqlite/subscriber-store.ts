@@ -23,11 +23,13 @@ import type {
   AuthVectorLookup,
   ImplicitSet,
   ImplicitSetData,
+  ImplicitSetState,
   ImpuRegistration,
   NewSubscriber,
   PrivateIdentity,
   PrivateIdentityUpdate,
   PublicIdentity,
+  RegistrationCheck,
   ScscfAssignment,
   SubscriberStore,
 } from '../subscriber-store.js';
@@ -237,6 +239,37 @@ export class SqliteSubscriberStore implements SubscriberStore {
       const rows = this.s.selectSetMembersOf.all(impu);
       const first = rows[0];
       return first && { id: first.set_id, serviceProfile: first.service_profile, members: rows.map(toPublicIdentity) };
+    });
+  }
+
+  async registrationCheck(impi: string, impu: string): Promise<RegistrationCheck | undefined> {
+    checkImpi(impi);
+    checkImpu(impu);
+    return guard('registrationCheck', () => {
+      const row = this.s.selectRegistrationCheck.get(impi, impi, impu);
+      return (
+        row && {
+          registration: toRegistration(row),
+          barred: row.barred === 1,
+          setHasUnbarred: row.set_has_unbarred === 1,
+          linked: row.linked === 1,
+          privateIdentityKnown: row.has_impi === 1,
+        }
+      );
+    });
+  }
+
+  async implicitSetStateOf(impu: string): Promise<ImplicitSetState | undefined> {
+    checkImpu(impu);
+    return guard('implicitSetStateOf', () => {
+      const rows = this.s.selectSetStateOf.all(impu);
+      const first = rows[0];
+      return (
+        first && {
+          implicitSet: { id: first.set_id, serviceProfile: first.service_profile, members: rows.map(toPublicIdentity) },
+          registration: toRegistration({ id: first.set_id, state: first.state, scscf: first.scscf, version: first.version }),
+        }
+      );
     });
   }
 
