@@ -145,9 +145,10 @@ function regDataRoutes(app: FastifyInstance, { store, hss, serverName: defaultSe
     handler: async (req, reply) => {
       const { impu } = req.params;
       const privateId = req.query.private_id;
-      if (privateId !== undefined && !(await store.privateIdentitiesOf(impu)).includes(privateId)) {
-        if (!(await store.getPublicIdentity(impu))) throw unknownUser(impu);
-        throw new HssError('TW_ERR_HSS_IDENTITIES_DONT_MATCH', `private_id ${privateId} may not register ${impu}`);
+      if (privateId !== undefined) {
+        const check = await store.registrationCheck(privateId, impu);
+        if (!check) throw unknownUser(impu);
+        if (!check.linked) throw new HssError('TW_ERR_HSS_IDENTITIES_DONT_MATCH', `private_id ${privateId} may not register ${impu}`);
       }
       const serverName = req.body.server_name ?? defaultServerName;
       await applyRegDataChange({ store, hss }, impu, req.body.reqtype, serverName);
@@ -222,8 +223,9 @@ function wantsJson(req: FastifyRequest): boolean {
 
 /** The reg-data answer: ClearwaterRegData XML, or JSON for a client that asks for it. */
 async function sendRegData(store: SubscriberStore, req: FastifyRequest, reply: FastifyReply, impu: string, privateId: string | undefined) {
-  const [set, reg] = await Promise.all([store.implicitSetOf(impu), store.getRegistrationState(impu)]);
-  if (!set || !reg) throw unknownUser(impu);
+  const current = await store.implicitSetStateOf(impu);
+  if (!current) throw unknownUser(impu);
+  const { implicitSet: set, registration: reg } = current;
   const state: RegistrationState = reg.state;
   if (wantsJson(req)) return reply.send(regDataAsJson(set, state, reg.scscf));
   const impi = privateId ?? (await store.privateIdentitiesOf(impu))[0];

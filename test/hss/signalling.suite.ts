@@ -220,6 +220,9 @@ export function signallingSuite(adapter: string, open: OpenStore): void {
       it('answers 404 for an unknown identity and 403 for a private_id that may not register it', async () => {
         expect((await get(`/impu/${e('sip:nobody@example.com')}/reg-data`)).statusCode).toBe(404);
         expect((await put(`/impu/${e('sip:nobody@example.com')}/reg-data`, { reqtype: 'reg', server_name: SCSCF })).statusCode).toBe(404);
+        const unknownWithPrivate = await put(`/impu/${e('sip:nobody@example.com')}/reg-data?private_id=${e(ALICE.impi)}`, { reqtype: 'reg', server_name: SCSCF });
+        expect(unknownWithPrivate.statusCode).toBe(404);
+        expect(unknownWithPrivate.json().code).toBe('TW_ERR_HSS_USER_UNKNOWN');
         const mismatch = await put(`/impu/${e(ALICE.impu)}/reg-data?private_id=${e(BOB.impi)}`, { reqtype: 'reg', server_name: SCSCF });
         expect(mismatch.statusCode).toBe(403);
       });
