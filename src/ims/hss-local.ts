@@ -48,10 +48,10 @@ export class LocalHss implements Hss {
 
   async locationInfo(impu: string): Promise<LocationInfo | undefined> {
     const current = await this.store.implicitSetStateOf(impu);
-    const set = current?.implicitSet;
-    const self = set?.members.find((m) => m.impu === impu);
-    if (!current || !set || !self) return undefined;
-    const reg = current.registration;
+    if (!current) return undefined;
+    const { implicitSet: set, registration: reg } = current;
+    const self = set.members.find((m) => m.impu === impu);
+    if (!self) return undefined;
     return {
       state: reg.state,
       ...(reg.scscf ? { scscf: reg.scscf } : {}),

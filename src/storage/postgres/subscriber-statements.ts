@@ -44,7 +44,7 @@ export interface RegistrationCheckRow extends StateRow {
   set_has_unbarred: boolean;
 }
 
-/** An implicit set with its members and registration state (`selectSetStateOf`). */
+/** An implicit set with its members and registration state (`selectSetStateOf`, for the set with or without its state). */
 export interface SetStateRow extends SetRow, StateRow {}
 
 export interface ImpuRow {
@@ -94,10 +94,6 @@ export const S = {
 
   insertSet: sql('sub_insert_set', 'INSERT INTO implicit_sets (id, service_profile) VALUES ($1, $2) ON CONFLICT DO NOTHING'),
   selectSet: sql('sub_select_set', `SELECT s.id, s.service_profile, ${MEMBERS} FROM implicit_sets s WHERE s.id = $1`),
-  selectSetOf: sql(
-    'sub_select_set_of',
-    `SELECT s.id, s.service_profile, ${MEMBERS} FROM public_identities p JOIN implicit_sets s ON s.id = p.set_id WHERE p.impu = $1`,
-  ),
   updateProfile: sql('sub_update_profile', 'UPDATE implicit_sets SET service_profile = $2 WHERE id = $1'),
   deleteEmptySet: sql(
     'sub_delete_empty_set',

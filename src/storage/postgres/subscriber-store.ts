@@ -227,9 +227,7 @@ export class PostgresSubscriberStore implements SubscriberStore {
   }
 
   async implicitSetOf(impu: string): Promise<ImplicitSet | undefined> {
-    checkImpu(impu);
-    const { rows } = await this.db.query<SetRow>('implicitSetOf', S.selectSetOf, [impu]);
-    return rows[0] && toImplicitSet(rows[0]);
+    return (await this.implicitSetStateOf(impu))?.implicitSet;
   }
 
   async authVector(impi: string, impu: string): Promise<AuthVectorLookup> {

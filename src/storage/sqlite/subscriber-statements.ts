@@ -46,7 +46,7 @@ export interface AuthRow extends ImpiRow {
 /** The registration columns of an implicit set (no service profile). */
 export type SetStateRow = Omit<SetRow, 'service_profile'>;
 
-/** A member of an implicit set with the set's own columns, as `selectSetMembersOf` reads them. */
+/** A member of an implicit set with the set's service profile. */
 export interface SetMemberRow extends ImpuRow {
   service_profile: string;
 }
@@ -59,7 +59,7 @@ export interface RegistrationCheckRow extends SetStateRow {
   set_has_unbarred: number;
 }
 
-/** A member of an implicit set with the set's columns, registration state included (`selectSetStateOf`). */
+/** A member of an implicit set with the set's columns, registration state included: `selectSetStateOf`, for the set with or without its state. */
 export interface SetStateMemberRow extends SetMemberRow {
   state: RegistrationState;
   scscf: string | null;
@@ -156,12 +156,6 @@ export function prepareSubscriberStatements(db: Database.Database) {
     selectStateOf: prepare<[string], SetStateRow>(
       db,
       'SELECT s.id, s.state, s.scscf, s.version FROM public_identities p JOIN implicit_sets s ON s.id = p.set_id WHERE p.impu = ?',
-    ),
-    selectSetMembersOf: prepare<[string], SetMemberRow>(
-      db,
-      `SELECT m.impu, m.set_id, m.barred, m.member_seq, s.service_profile
-       FROM public_identities p JOIN implicit_sets s ON s.id = p.set_id JOIN public_identities m ON m.set_id = s.id
-       WHERE p.impu = ? ORDER BY m.member_seq`,
     ),
     /** $1 impi, $2 impi, $3 impu. */
     selectRegistrationCheck: prepare<[string, string, string], RegistrationCheckRow>(

@@ -234,12 +234,7 @@ export class SqliteSubscriberStore implements SubscriberStore {
   }
 
   async implicitSetOf(impu: string): Promise<ImplicitSet | undefined> {
-    checkImpu(impu);
-    return guard('implicitSetOf', () => {
-      const rows = this.s.selectSetMembersOf.all(impu);
-      const first = rows[0];
-      return first && { id: first.set_id, serviceProfile: first.service_profile, members: rows.map(toPublicIdentity) };
-    });
+    return (await this.implicitSetStateOf(impu))?.implicitSet;
   }
 
   async registrationCheck(impi: string, impu: string): Promise<RegistrationCheck | undefined> {
