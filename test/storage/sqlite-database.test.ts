@@ -37,6 +37,17 @@ describe('SqliteDatabase', () => {
     again.close();
   });
 
+  it('keeps its page cache to 2 MiB unless told otherwise', () => {
+    // better-sqlite3 alone would give 16 MiB, resident once the subscribers' rows have been read
+    const db = SqliteDatabase.open({ path: file });
+    expect(db.connection.pragma('cache_size', { simple: true })).toBe(-2048);
+    db.close();
+    const bigger = SqliteDatabase.open({ path: file, cacheKib: 65536 });
+    expect(bigger.connection.pragma('cache_size', { simple: true })).toBe(-65536);
+    bigger.close();
+    expect(codeOf(() => SqliteDatabase.open({ path: file, cacheKib: 0 }))).toBe('TW_ERR_STORAGE_INVALID');
+  });
+
   it('upgrades a file made by an older schema, keeping its data', async () => {
     const old = SqliteDatabase.open({ path: file, migrations: MIGRATIONS.slice(0, 1) });
     expect(old.schemaVersion).toBe(1);

@@ -14,7 +14,7 @@
  * triggers it and syncs the file, stalling the event loop for that fsync.
  */
 import Database from 'better-sqlite3';
-import { StorageError, asStorageError } from '../errors.js';
+import { StorageError, asStorageError, invalid } from '../errors.js';
 import type { StorageClock } from '../nonce-count-store.js';
 import { GroupCommit } from './group-commit.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
@@ -34,11 +34,26 @@ export interface SqliteDatabaseOptions {
    * while the server runs) before failing; default 2000 ms. The wait blocks the event loop.
    */
   readonly busyTimeoutMs?: number;
+  /**
+   * Most memory SQLite's page cache of this connection may hold, KiB; default
+   * {@link DEFAULT_CACHE_KIB}. A read that misses it takes the page from the operating system's
+   * file cache (one system call), so a larger cache saves little CPU and costs resident memory.
+   */
+  readonly cacheKib?: number;
   /** Clock for `schema_version.applied_at` only; default the wall clock (`Date.now`). */
   readonly clock?: StorageClock;
   /** The schema; default {@link MIGRATIONS}. Tests pass prefixes of it. */
   readonly migrations?: readonly Migration[];
 }
+
+/**
+ * SQLite's own default page cache, 2 MiB (better-sqlite3 builds it with 16 MiB). The signalling
+ * path reads a few rows of each of thousands of subscribers, so a bigger cache mostly fills with
+ * pages read once per registration interval: with 16 MiB an all-in-one that had registered
+ * 10,000 subscribers held 18 MiB more resident memory, and a REGISTER cost the same CPU
+ * (docs/performance.md, 2026-11-27).
+ */
+export const DEFAULT_CACHE_KIB = 2048;
 
 const SCHEMA_VERSION_TABLE = `
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -71,6 +86,8 @@ export class SqliteDatabase {
       connection.pragma('journal_mode = WAL');
       connection.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
       connection.pragma('foreign_keys = ON');
+      // negative: a size in KiB rather than in pages
+      connection.pragma(`cache_size = ${-cacheKibOf(options.cacheKib)}`);
       migrate(connection, options.migrations ?? MIGRATIONS, options.clock ?? Date);
       return new SqliteDatabase(connection);
     } catch (error) {
@@ -141,6 +158,12 @@ export function migrate(connection: Database.Database, migrations: readonly Migr
     }
   }
   return schemaVersionOf(connection);
+}
+
+function cacheKibOf(kib: number | undefined): number {
+  if (kib === undefined) return DEFAULT_CACHE_KIB;
+  if (!Number.isInteger(kib) || kib < 1) throw invalid(`cacheKib must be a positive integer (KiB), not ${kib}`);
+  return kib;
 }
 
 /** Runs a synchronous driver call, turning its failures into TW_ERR_STORAGE_UNAVAILABLE. */
