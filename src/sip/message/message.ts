@@ -226,7 +226,14 @@ export abstract class SipMessage {
     const canon = canonicalName(name);
     const i = this.indexOf(canon);
     if (i < 0) return undefined;
-    const items = splitList(this.headers[i]!.value);
+    const value = this.lines[i]!.value;
+    if (endOfListItem(value, 0, value.length) === value.length) {
+      // one value on the line (a Via or Route each hop added): drop the line, no list to rebuild
+      this.lines.splice(i, 1);
+      this.modified(canon);
+      return value;
+    }
+    const items = splitList(value);
     const first = items.shift();
     if (items.length === 0) this.lines.splice(i, 1);
     else this.lines[i] = HeaderLine.make(canon, items.join(', '));
@@ -367,6 +374,30 @@ export abstract class SipMessage {
 
   get routes(): NameAddr[] {
     return this.nameAddrs('route');
+  }
+
+  /**
+   * The first Route value, decoded without the others: loose routing looks only at the top one
+   * (§16.4, §16.6 step 6), and each hop that pops it would otherwise decode the whole list again.
+   */
+  get topRoute(): NameAddr | undefined {
+    const typed = (this.typed ??= new Map());
+    const list = typed.get('list:route') as NameAddr[] | undefined;
+    if (list !== undefined) return list[0];
+    // the key `route` (cleared by every change to Route, as the list) holds the top value alone
+    if (typed.has('route')) return typed.get('route') as NameAddr | undefined;
+    const h = this.line('route');
+    let top: NameAddr | undefined;
+    if (h !== undefined) {
+      const v = h.value;
+      const end = endOfListItem(v, 0, v.length);
+      const from = skipWs(v, 0, end);
+      const first = end === v.length ? v : v.slice(from, trimEnd(v, from, end));
+      if (first.length === 0) throw new SipParseError('empty value in route', { header: 'route' });
+      top = parseNameAddr(first, 'route');
+    }
+    typed.set('route', top);
+    return top;
   }
 
   get recordRoutes(): NameAddr[] {

@@ -306,7 +306,7 @@ export class ProxyCore implements TransactionUser {
       request.uri = routeUri(last);
     }
     for (;;) {
-      const top = request.has('route') ? request.routes[0] : undefined;
+      const top = request.topRoute;
       if (!top || !this.isLocal(top.uri)) break;
       if (request === req) request = req.clone();
       consumed.push(top.uri);
@@ -416,8 +416,7 @@ export class ProxyCore implements TransactionUser {
 
   /** The URI that decides the next hop: the top Route (loose routing, §16.6 step 6), else the Request-URI. */
   nextHopUri(req: SipRequest): Uri | undefined {
-    if (req.has('route')) return req.routes[0]?.uri;
-    return req.uri;
+    return req.has('route') ? req.topRoute?.uri : req.uri;
   }
 
   /**

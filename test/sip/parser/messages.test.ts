@@ -181,4 +181,35 @@ describe('decoded header lists after edits', () => {
     expect(m.routes.map((r) => (r.uri as SipUri).host)).toEqual(['p2.example.com', 'p3.example.com']);
     expect(m.recordRoutes.map((r) => (r.uri as SipUri).host)).toEqual(['p9.example.com']);
   });
+
+  it('reads the top Route alone, and afresh after a change', () => {
+    const m = parseMessage(INVITE) as SipRequest;
+    expect((m.topRoute!.uri as SipUri).host).toBe('p1.example.com');
+    m.popFirstValue('route');
+    expect((m.topRoute!.uri as SipUri).host).toBe('p2.example.com');
+    expect(m.routes.map((r) => (r.uri as SipUri).host)).toEqual(['p2.example.com', 'p3.example.com']);
+    m.prepend('route', ' <sip:p0.example.com;lr> , <sip:px.example.com;lr>');
+    expect((m.topRoute!.uri as SipUri).host).toBe('p0.example.com');
+    m.remove('route');
+    expect(m.topRoute).toBeUndefined();
+    const broken = parseMessage(crlf(['OPTIONS sip:b@example.com SIP/2.0', 'Via: SIP/2.0/UDP h;branch=z9hG4bK1', 'From: <sip:a@example.com>;tag=1', 'To: <sip:b@example.com>', 'Call-ID: c', 'CSeq: 1 OPTIONS', 'Route: ,<sip:p1.example.com;lr>'])) as SipRequest;
+    expect(() => broken.topRoute).toThrow(SipParseError);
+  });
+
+  it('pops a value alone on its line by dropping the line, and one of a list by rewriting it', () => {
+    const m = parseMessage(INVITE) as SipRequest;
+    expect(m.popFirstValue('route')).toBe('<sip:p1.example.com;lr>');
+    expect(m.popFirstValue('route')).toBe('<sip:p2.example.com;lr>');
+    expect(m.popFirstValue('route')).toBe('<sip:p3.example.com;lr>');
+    expect(m.popFirstValue('route')).toBeUndefined();
+    expect(m.popVia()!.branch).toBe('z9hG4bKabc');
+    expect(m.popVia()!.branch).toBe('z9hG4bKdef');
+    const text = serializeMessage(m).toString('latin1');
+    expect(text).not.toContain('Route:');
+    expect(text).toContain('\r\nVia: SIP/2.0/TCP proxy.example.net;branch=z9hG4bKghi\r\n');
+    expect(text).not.toMatch(/\r\nv:/);
+    const again = parseMessage(Buffer.from(text, 'latin1')) as SipRequest;
+    expect(again.vias.map((v) => v.branch)).toEqual(['z9hG4bKghi']);
+    expect(again.routes).toEqual([]);
+  });
 });
