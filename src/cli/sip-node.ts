@@ -14,7 +14,9 @@ import { SipInFlight } from '../observability/sip-in-flight.js';
 import {
   ProxyCore,
   SipStack,
+  TransportError,
   TransportLayer,
+  type BoundListener,
   type ProxyCoreOptions,
   type ProxyListener,
   type ProxyService,
@@ -48,9 +50,13 @@ export interface SipListeners {
   readonly info: ListenerInfo[];
 }
 
+/** Tries for a UDP and TCP pair on one free port before start-up fails. */
+const PORT_PAIR_ATTEMPTS = 5;
+
 /**
  * Listens on each protocol and port of `wanted`, on `bind`; TLS and WSS present `tls`. Port 0
- * for UDP picks a free port, and TCP given the same port 0 right after takes UDP's.
+ * for UDP picks a free port, and TCP given the same port 0 right after takes UDP's; when
+ * another process holds that number for TCP, UDP gives it back and both try another.
  */
 export async function listenSip(
   transports: TransportLayer,
@@ -61,19 +67,32 @@ export async function listenSip(
   const advertised = advertisedHost(bind);
   const proxy: ProxyListener[] = [];
   const info: ListenerInfo[] = [];
-  let udpPort: number | undefined;
-  let udpAsked: number | undefined;
-  for (const [protocol, port] of wanted) {
-    const p = protocol === 'TCP' && port === udpAsked && udpPort !== undefined ? udpPort : port;
+  let udp: { bound: BoundListener; asked: number; index: number } | undefined;
+  const listen = (protocol: TransportProtocol, port: number): Promise<BoundListener> => {
     const secure = protocol === 'TLS' || protocol === 'WSS';
     if (secure && !tls) throw new Error(`${protocol} needs a certificate`);
-    const bound = await transports.listen({ protocol, address: bind, port: p, ...(secure ? { tls: tls! } : {}) });
-    if (protocol === 'UDP') {
-      udpPort = bound.port;
-      udpAsked = port;
+    return transports.listen({ protocol, address: bind, port, ...(secure ? { tls: tls! } : {}) });
+  };
+  const record = (bound: BoundListener, index = proxy.length): void => {
+    proxy[index] = { protocol: bound.protocol, host: advertised, port: bound.port };
+    info[index] = { service: 'sip', protocol: bound.protocol.toLowerCase(), address: bound.address, port: bound.port };
+  };
+  for (const [protocol, port] of wanted) {
+    const takesUdpPort = protocol === 'TCP' && udp !== undefined && port === udp.asked;
+    let bound: BoundListener | undefined;
+    for (let attempt = 1; bound === undefined; attempt++) {
+      try {
+        bound = await listen(protocol, takesUdpPort ? udp!.bound.port : port);
+      } catch (error) {
+        const retry = takesUdpPort && port === 0 && attempt < PORT_PAIR_ATTEMPTS && error instanceof TransportError && error.sysCode === 'EADDRINUSE';
+        if (!retry) throw error;
+        await transports.unlisten(udp!.bound);
+        udp!.bound = await listen('UDP', 0);
+        record(udp!.bound, udp!.index);
+      }
     }
-    proxy.push({ protocol, host: advertised, port: bound.port });
-    info.push({ service: 'sip', protocol: protocol.toLowerCase(), address: bound.address, port: bound.port });
+    if (protocol === 'UDP') udp = { bound, asked: port, index: proxy.length };
+    record(bound);
   }
   return { proxy, info };
 }

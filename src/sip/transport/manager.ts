@@ -197,6 +197,33 @@ export class TransportLayer {
     }
   }
 
+  /**
+   * Closes one listener that {@link listen} bound, giving its port back (a start-up that needs
+   * the same port number for UDP and TCP tries another pair when the first is taken). The
+   * connections it accepted stay open. False when it is not bound (any more).
+   */
+  async unlisten(listener: BoundListener): Promise<boolean> {
+    const i = this.bound.indexOf(listener);
+    if (i < 0) return false;
+    this.bound.splice(i, 1);
+    if (listener.protocol === 'UDP') {
+      const udp = this.udpListenerAt(listener.address, listener.port);
+      if (udp === undefined) return true;
+      this.udp.splice(this.udp.indexOf(udp), 1);
+      this.udpFlows.clear();
+      await udp.close();
+      return true;
+    }
+    const entry = this.servers.find(({ server }) => {
+      const at = server.address();
+      return typeof at === 'object' && at !== null && at.port === listener.port && at.address === listener.address;
+    });
+    if (entry === undefined) return true;
+    this.servers.splice(this.servers.indexOf(entry), 1);
+    await new Promise((resolve) => entry.server.close(resolve));
+    return true;
+  }
+
   private async listenUdp(bind: BindOptions): Promise<BoundListener> {
     const listener = await UdpListener.bind(
       { ...bind, bufferSize: this.options.udpBufferSize },

@@ -58,6 +58,28 @@ describe('TransportLayer', () => {
     expect(layer.closeFlow(flow.id)).toBe(false);
   });
 
+  it('gives one listener back on unlisten and keeps the others', async () => {
+    const { layer, messages } = harness();
+    const udp = await layer.listen({ protocol: 'UDP', address: LOOPBACK, port: 0 });
+    const tcp = await layer.listen({ protocol: 'TCP', address: LOOPBACK, port: 0 });
+    const kept = await layer.listen({ protocol: 'UDP', address: LOOPBACK, port: 0 });
+    expect(await layer.unlisten(udp)).toBe(true);
+    expect(await layer.unlisten(tcp)).toBe(true);
+    expect(await layer.unlisten(udp)).toBe(false);
+    expect(layer.listeners).toEqual([kept]);
+    // the ports are free again: other sockets bind them
+    const datagram = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => datagram.once('error', reject).bind(udp.port, LOOPBACK, resolve));
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(tcp.port, LOOPBACK, resolve));
+    expect(layer.getFlow(`UDP/${LOOPBACK}/${udp.port}/${LOOPBACK}/5060`)).toBeUndefined();
+    // the one kept still receives
+    datagram.send(sipMessage('still-here'), kept.port, LOOPBACK);
+    expect((await messages.next()).data).toEqual(sipMessage('still-here'));
+    datagram.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
   it('refuses to listen or send once closed', async () => {
     const { layer } = harness();
     await layer.listen({ protocol: 'UDP', address: LOOPBACK, port: 0 });
