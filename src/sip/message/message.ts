@@ -1,7 +1,7 @@
 import { SipParseError } from './errors.js';
 import { DIGIT, skipWs, trimEnd } from './chars.js';
 import { HeaderLine } from './header-line.js';
-import { LIST_HEADERS, canonicalName, endOfListItem, splitList } from './headers.js';
+import { LIST_HEADERS, canonicalName, endOfListItem, firstListItem, splitList } from './headers.js';
 import { NameAddr, parseNameAddr, parseNameAddrIn } from './name-addr.js';
 import { parseUri, type Uri } from './uri.js';
 import { Via, parseViaIn } from './via.js';
@@ -227,7 +227,7 @@ export abstract class SipMessage {
     const i = this.indexOf(canon);
     if (i < 0) return undefined;
     const value = this.lines[i]!.value;
-    if (endOfListItem(value, 0, value.length) === value.length) {
+    if (firstListItem(value) === value) {
       // one value on the line (a Via or Route each hop added): drop the line, no list to rebuild
       this.lines.splice(i, 1);
       this.modified(canon);
@@ -381,22 +381,20 @@ export abstract class SipMessage {
    * (§16.4, §16.6 step 6), and each hop that pops it would otherwise decode the whole list again.
    */
   get topRoute(): NameAddr | undefined {
-    const typed = (this.typed ??= new Map());
-    const list = typed.get('list:route') as NameAddr[] | undefined;
-    if (list !== undefined) return list[0];
-    // the key `route` (cleared by every change to Route, as the list) holds the top value alone
-    if (typed.has('route')) return typed.get('route') as NameAddr | undefined;
-    const h = this.line('route');
-    let top: NameAddr | undefined;
-    if (h !== undefined) {
-      const v = h.value;
-      const end = endOfListItem(v, 0, v.length);
-      const from = skipWs(v, 0, end);
-      const first = end === v.length ? v : v.slice(from, trimEnd(v, from, end));
-      if (first.length === 0) throw new SipParseError('empty value in route', { header: 'route' });
-      top = parseNameAddr(first, 'route');
+    const typed = this.typed;
+    if (typed !== null) {
+      const list = typed.get('list:route') as NameAddr[] | undefined;
+      if (list !== undefined) return list[0];
+      // the key `route` (cleared by every change to Route, as the list) holds the top value alone
+      const top = typed.get('route') as NameAddr | undefined;
+      if (top !== undefined) return top;
     }
-    typed.set('route', top);
+    const h = this.line('route');
+    if (h === undefined) return undefined;
+    const first = firstListItem(h.value);
+    if (first.length === 0) throw new SipParseError('empty value in route', { header: 'route' });
+    const top = parseNameAddr(first, 'route');
+    (this.typed ??= new Map()).set('route', top);
     return top;
   }
 

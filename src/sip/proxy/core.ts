@@ -416,7 +416,7 @@ export class ProxyCore implements TransactionUser {
 
   /** The URI that decides the next hop: the top Route (loose routing, §16.6 step 6), else the Request-URI. */
   nextHopUri(req: SipRequest): Uri | undefined {
-    return req.has('route') ? req.topRoute?.uri : req.uri;
+    return req.topRoute?.uri ?? req.uri;
   }
 
   /**
