@@ -31,6 +31,7 @@ import type {
   TransactionLayer,
   TransactionUser,
 } from '../sip/index.js';
+import { ownString } from '../storage/kept-strings.js';
 import type { WorkCounts } from './lifecycle.js';
 
 export interface SipInFlightOptions {
@@ -154,7 +155,9 @@ export class SipInFlight {
    * 32 s of RFC 6026's timers, and the request is what it lets go of then.
    */
   private watch(request: SipRequest, handler: ClientTransactionHandler): ClientTransactionHandler {
-    const inviteCallId = request.method === 'INVITE' && request.to.tag === undefined ? request.callId : undefined;
+    // A copy: the Call-ID as parsed is a view of the whole INVITE's text, which the handler
+    // would keep for those 32 s.
+    const inviteCallId = request.method === 'INVITE' && request.to.tag === undefined ? ownString(request.callId) : undefined;
     return {
       onResponse: (response: SipResponse, tx: ClientTransaction) => {
         if (response.status >= 200) {

@@ -83,10 +83,9 @@ export class NextHops {
    * set begins or, with no Record-Route downstream, to a proxy that routes on the Contact in the
    * Request-URI.
    */
-  hangUp(ok: SipResponse, tx: ClientTransaction, bye: boolean): void {
+  hangUp(ok: SipResponse, tx: ClientTransaction, invite: SipRequest, bye: boolean): void {
     const flow = tx.flow;
     if (!flow) return;
-    const invite = tx.request;
     const recordRoutes = ok.getAll('record-route');
     const routes = recordRoutes.slice(0, recordRoutes.length - invite.getAll('record-route').length).reverse();
     const uri = ok.contacts[0]?.uri.toString() ?? invite.uriString;
@@ -124,6 +123,13 @@ class Attempts implements ClientTransactionHandler {
   private timer: TimerHandle | undefined;
   /** The request as prepared, copied for each attempt; dropped once no further attempt can start. */
   private template: SipRequest | undefined;
+  /** The current attempt's request as sent, while a further attempt may follow it. */
+  private sent: SipRequest | undefined;
+  /**
+   * Abandoned INVITE attempts and their requests as sent, for ending them when they turn out
+   * alive: a transaction lets go of its request at its final response, and a late 2xx is one.
+   */
+  private abandoned: Array<[ClientTransaction, SipRequest]> | undefined;
   /** Abandoned INVITE attempts already CANCELled. */
   private cancelledLate: ClientTransaction[] | undefined;
   /** To tags of the dialogs of late 2xx already sent a BYE. */
@@ -152,6 +158,7 @@ class Attempts implements ClientTransactionHandler {
     if (!more) this.template = undefined;
     const tx = transactions.sendRequest(request, target, this);
     this.current = tx;
+    this.sent = more ? request : undefined;
     this.onAttempt(tx, request);
     if (more) this.timer = clock.setTimeout(this.expired, timeoutMs);
   }
@@ -206,6 +213,7 @@ class Attempts implements ClientTransactionHandler {
       this.template = undefined;
       return false;
     }
+    if (failed.isInvite && this.sent !== undefined) (this.abandoned ??= []).push([failed, this.sent]);
     this.n++;
     this.attempt();
     return true;
@@ -218,17 +226,18 @@ class Attempts implements ClientTransactionHandler {
    * Its other final responses are ACKed by the transaction itself.
    */
   private late(response: SipResponse, tx: ClientTransaction): void {
-    if (!tx.isInvite) return;
+    const invite = this.abandoned?.find(([t]) => t === tx)?.[1];
+    if (invite === undefined) return;
     const status = response.status;
     if (status < 200) {
       if (this.cancelledLate?.includes(tx)) return;
       (this.cancelledLate ??= []).push(tx);
-      this.hops.opts.sendCancel(tx.request, tx);
+      this.hops.opts.sendCancel(invite, tx);
     } else if (status < 300) {
       const tag = response.to.tag ?? '';
       const first = !this.hungUp?.includes(tag);
       if (first) (this.hungUp ??= []).push(tag);
-      this.hops.hangUp(response, tx, first);
+      this.hops.hangUp(response, tx, invite, first);
     }
   }
 

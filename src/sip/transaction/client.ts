@@ -5,13 +5,12 @@
  */
 import type { SipRequest, SipResponse } from '../message/message.js';
 import { serializeMessage } from '../message/serialize.js';
-import { parseMessage } from '../parser/parse.js';
 import { isReliable, type Flow, type SendTarget } from '../transport/types.js';
 import { ackForNon2xx } from './ack.js';
 import { TimerSlot, asError, keep, kept, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
 import type { ClientTransaction, ClientTransactionHandler, ClientTransactionState } from './types.js';
 
-/** The bytes of a request that sleeps (kept as a string instead). */
+/** The bytes of a request after its final response (nothing: it is sent no more). */
 const NO_BYTES = Buffer.alloc(0);
 /** Timer D on unreliable transports: at least 32 s (§17.1.1.2, Table 4). */
 const TIMER_D_MIN = 32_000;
@@ -30,10 +29,8 @@ abstract class ClientTransactionBase implements ClientTransaction {
   /** A final response reached the TU: a later transport failure is logged, not reported to it. */
   private finalDelivered = false;
 
-  /** The request, or undefined once only bytes are kept (waiting states). */
+  /** The request, until the final response (then let go of, see {@link sleep}). */
   private req: SipRequest | undefined;
-  /** The request's bytes once asleep. */
-  private asleep: string | undefined;
 
   constructor(
     protected readonly ctx: TransactionContext,
@@ -66,20 +63,23 @@ abstract class ClientTransactionBase implements ClientTransaction {
     return this.sentOn;
   }
 
-  /** The request (decoded again from its bytes if the transaction was put to sleep). */
+  /**
+   * The request, until the final response. Throws after that: Accepted and Completed only absorb
+   * response retransmissions, and nothing of the request is kept for them (see {@link sleep}).
+   */
   get request(): SipRequest {
-    if (this.req === undefined) this.req = parseMessage(this.asleep === undefined ? this.bytes : kept(this.asleep)) as SipRequest;
+    if (this.req === undefined) throw new Error(`client transaction ${this.id} has let go of its request (final response received)`);
     return this.req;
   }
 
   /**
-   * Accepted or Completed only absorb retransmissions, and the request is sent no more: keep it
-   * as {@link keep}-ed bytes alone.
+   * Accepted or Completed only absorb response retransmissions, matched by the key the stack
+   * holds, and the request is sent no more: neither it nor its bytes are kept. For an INVITE
+   * over UDP that is RFC 6026's 32 s, and a call's INVITE was the largest thing a waiting
+   * transaction held.
    */
   protected sleep(): void {
     this.req = undefined;
-    if (this.asleep !== undefined) return;
-    this.asleep = keep(this.bytes);
     this.bytes = NO_BYTES;
   }
 

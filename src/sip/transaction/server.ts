@@ -28,9 +28,9 @@ abstract class ServerTransactionBase implements ServerTransaction {
   /** The To tag of the final response sent, which an RFC 2543 ACK must carry (§17.2.3). */
   finalToTag: string | undefined;
 
-  /** The request, or undefined while it sleeps as {@link asleep} bytes. */
+  /** The request, or undefined while it sleeps as {@link asleep} bytes or once let go of. */
   private req: SipRequest | undefined;
-  /** The request as bytes ({@link keep}) once the transaction only waits for retransmissions. */
+  /** The request as bytes ({@link keep}) while an RFC 2543 transaction waits for retransmissions. */
   private asleep: string | undefined;
 
   constructor(
@@ -39,6 +39,11 @@ abstract class ServerTransactionBase implements ServerTransaction {
     request: SipRequest,
     readonly flow: Flow,
     initial: ServerTransactionState,
+    /**
+     * The request is matched by comparing it (RFC 2543, §17.2.3): kept, as bytes, after the final
+     * response too. A transaction the stack finds by its branch lets the request go then.
+     */
+    private readonly matchedByRequest: boolean,
   ) {
     this.req = request;
     this.current = initial;
@@ -50,9 +55,15 @@ abstract class ServerTransactionBase implements ServerTransaction {
     return this.current;
   }
 
-  /** The request that created the transaction (decoded again from bytes if it was put to sleep). */
+  /**
+   * The request that created the transaction, until the final response is sent; an RFC 2543
+   * transaction's for as long as it lives (decoded again from its bytes). Throws when let go of.
+   */
   get request(): SipRequest {
-    if (this.req === undefined) this.req = parseMessage(kept(this.asleep!)) as SipRequest;
+    if (this.req === undefined) {
+      if (this.asleep === undefined) throw new Error(`server transaction ${this.id} has let go of its request (final response sent)`);
+      this.req = parseMessage(kept(this.asleep)) as SipRequest;
+    }
     return this.req;
   }
 
@@ -71,14 +82,15 @@ abstract class ServerTransactionBase implements ServerTransaction {
 
   /**
    * After the final response the transaction only absorbs retransmissions for up to 64*T1
-   * (32 s over UDP): the decoded request is dropped and kept as bytes, which is most of what a
-   * waiting transaction would otherwise hold on the heap. (Not let go of: a TU may read it after
-   * answering, as a UAS answering a CANCEL does to find the INVITE.)
+   * (32 s over UDP), and the stack finds those by the branch alone: the request is let go of,
+   * which was the largest part of what a waiting transaction held (a call's INVITE, a REGISTER
+   * with its credentials). A CANCEL, too, is matched by branch and answered from itself. Only an
+   * RFC 2543 transaction keeps its request, as bytes, since it is matched by comparing requests.
    */
   private sleep(): void {
     const req = this.req;
     if (req === undefined) return;
-    this.asleep = keep(req.raw ?? serializeMessage(req));
+    if (this.matchedByRequest) this.asleep = keep(req.raw ?? serializeMessage(req));
     this.req = undefined;
     if (this.last !== undefined && typeof this.last !== 'string') this.last = keep(this.last);
   }
@@ -211,8 +223,8 @@ export class InviteServerTransaction extends ServerTransactionBase {
   private interval = 0;
   private readonly tryingTimer: TimerSlot;
 
-  constructor(ctx: TransactionContext, id: string, request: SipRequest, flow: Flow) {
-    super(ctx, id, request, flow, 'proceeding');
+  constructor(ctx: TransactionContext, id: string, request: SipRequest, flow: Flow, matchedByRequest = false) {
+    super(ctx, id, request, flow, 'proceeding', matchedByRequest);
     this.tryingTimer = new TimerSlot(ctx, '100 Trying', id);
     if (ctx.autoTrying !== false) this.tryingTimer.start(ctx.autoTrying, () => this.autoTrying());
   }
@@ -323,8 +335,8 @@ export class InviteServerTransaction extends ServerTransactionBase {
 export class NonInviteServerTransaction extends ServerTransactionBase {
   readonly isInvite = false;
 
-  constructor(ctx: TransactionContext, id: string, request: SipRequest, flow: Flow) {
-    super(ctx, id, request, flow, 'trying');
+  constructor(ctx: TransactionContext, id: string, request: SipRequest, flow: Flow, matchedByRequest = false) {
+    super(ctx, id, request, flow, 'trying', matchedByRequest);
   }
 
   protected onTuResponse(response: SipResponse): void {

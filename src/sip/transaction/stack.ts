@@ -280,8 +280,8 @@ export class SipStack implements TransactionLayer {
     const id = ownString(key ?? `${legacyKey(request)} #${++this.legacySeq}`);
     const tx =
       request.method === 'INVITE'
-        ? new InviteServerTransaction(this.ctx, id, request, flow)
-        : new NonInviteServerTransaction(this.ctx, id, request, flow);
+        ? new InviteServerTransaction(this.ctx, id, request, flow, key === undefined)
+        : new NonInviteServerTransaction(this.ctx, id, request, flow, key === undefined);
     if (key !== undefined) this.servers.set(id, tx);
     else {
       const bucketKey = legacyKey(request);

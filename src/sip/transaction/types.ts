@@ -21,6 +21,11 @@ export type ClientTransactionState = 'calling' | 'trying' | 'proceeding' | 'acce
 /** A server transaction (RFC 3261 §17.2, with RFC 6026's Accepted state for INVITE). */
 export interface ServerTransaction {
   readonly id: string;
+  /**
+   * The request. Read it before sending the final response: a transaction then waits out its
+   * retransmission timers (up to 32 s over UDP) without it, and reading it throws (RFC 2543
+   * transactions, matched by comparing requests, keep it).
+   */
   readonly request: SipRequest;
   /** The flow the request arrived on; responses go back over it (§18.2.2, RFC 3581 §4). */
   readonly flow: Flow;
@@ -45,6 +50,7 @@ export interface ClientTransactionHandler {
 /** A client transaction (RFC 3261 §17.1). */
 export interface ClientTransaction {
   readonly id: string;
+  /** The request, until the final response arrives; reading it after that throws. */
   readonly request: SipRequest;
   readonly isInvite: boolean;
   readonly state: ClientTransactionState;

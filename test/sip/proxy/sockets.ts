@@ -144,8 +144,9 @@ export class Peer implements TransactionUser {
     this.requests.push(tx.request);
     this.transactions.push(tx);
     if (tx.request.method !== 'CANCEL') return this.behaviour(tx, this);
-    tx.respond(makeResponse(tx.request, 200, undefined, this.tag));
-    const invite = this.net.stack.findInviteForCancel(tx.request);
+    const cancel = tx.request;
+    tx.respond(makeResponse(cancel, 200, undefined, this.tag));
+    const invite = this.net.stack.findInviteForCancel(cancel);
     if (invite && invite.state === 'proceeding') invite.respond(this.response(invite.request, 487));
   }
 

@@ -76,6 +76,15 @@ describe.each(PROTOCOLS)('non-INVITE client transaction over %s', (protocol) => 
     expect(r.clock.pendingCount).toBe(0);
   });
 
+  it('keeps its request until the final response and lets go of it then', async () => {
+    const r = rig(protocol);
+    const { tx, req, received } = await startOptions(r, 'MESSAGE');
+    await r.peerReply(received, 180);
+    expect(tx.request).toBe(req);
+    await r.peerReply(received, 200, 'uas');
+    expect(() => tx.request).toThrow(/has let go of its request \(final response received\)/);
+  });
+
   it('passes provisional responses up and stays alive until the final one', async () => {
     const r = rig(protocol);
     const { h, tx, received } = await startOptions(r, 'MESSAGE');

@@ -22,6 +22,12 @@ export const T1 = 500;
 export const T2 = 4000;
 export const T4 = 5000;
 
+/**
+ * The request each server transaction began with, as a TU keeps it: a transaction lets go of its
+ * request at the final response, and these tests answer again after that.
+ */
+export const requestOf = new WeakMap<ServerTransaction, SipRequest>();
+
 /** A transaction user that records everything and lets a test react to new requests. */
 export class RecordingUser implements TransactionUser {
   readonly requests: ServerTransaction[] = [];
@@ -33,6 +39,7 @@ export class RecordingUser implements TransactionUser {
   constructor(private readonly clock: FakeClock) {}
 
   onRequest(tx: ServerTransaction): void {
+    requestOf.set(tx, tx.request);
     this.requests.push(tx);
     this.onRequestHook?.(tx);
   }

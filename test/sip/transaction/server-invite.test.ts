@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { makeRequest, makeResponse } from '../../../src/sip/message/build.js';
 import type { SipRequest, SipResponse } from '../../../src/sip/message/message.js';
 import type { ServerTransaction } from '../../../src/sip/transaction/types.js';
-import { PEER, PROTOCOLS, T1, T4, request, responsesSent, rig, times, type Rig } from './helpers.js';
+import { PEER, PROTOCOLS, T1, requestOf, T4, request, responsesSent, rig, times, type Rig } from './helpers.js';
 
 /** The peer sends an INVITE; `answer` runs inside onRequest. */
 async function incomingInvite(r: Rig, answer?: (tx: ServerTransaction) => void) {
@@ -26,7 +26,7 @@ function ackFor(invite: SipRequest, response: SipResponse): SipRequest {
 }
 
 function respond(tx: ServerTransaction, status: number, tag = 'uas-tag'): SipResponse {
-  const response = makeResponse(tx.request, status, undefined, tag);
+  const response = makeResponse(requestOf.get(tx)!, status, undefined, tag);
   tx.respond(response);
   return response;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeResponse } from '../../../src/sip/message/build.js';
 import type { ServerTransaction } from '../../../src/sip/transaction/types.js';
-import { PEER, PROTOCOLS, T1, request, responsesSent, rig, times, type Rig } from './helpers.js';
+import { PEER, PROTOCOLS, T1, requestOf, request, responsesSent, rig, times, type Rig } from './helpers.js';
 
 async function incoming(r: Rig, method: string, answer?: (tx: ServerTransaction) => void) {
   r.user.onRequestHook = answer;
@@ -11,7 +11,7 @@ async function incoming(r: Rig, method: string, answer?: (tx: ServerTransaction)
 }
 
 function respond(tx: ServerTransaction, status: number): void {
-  tx.respond(makeResponse(tx.request, status, undefined, 'uas'));
+  tx.respond(makeResponse(requestOf.get(tx)!, status, undefined, 'uas'));
 }
 
 describe('non-INVITE server transaction over UDP', () => {
@@ -37,6 +37,19 @@ describe('non-INVITE server transaction over UDP', () => {
     await incoming(r, 'REGISTER', (t) => respond(t, 200));
     await r.advance(64 * T1);
     expect(responsesSent(r, 200)).toHaveLength(1);
+  });
+});
+
+describe('a waiting non-INVITE server transaction (UDP)', () => {
+  it('lets go of its request once answered, and still answers a retransmission with its final response', async () => {
+    const r = rig('UDP');
+    const { req, tx } = await incoming(r, 'REGISTER', (t) => respond(t, 200));
+    expect(tx.state).toBe('completed');
+    expect(() => tx.request).toThrow(/has let go of its request \(final response sent\)/);
+    await r.advance(1000);
+    await r.peerSend(req);
+    expect(times(responsesSent(r, 200))).toEqual([0, 1000]);
+    expect(r.user.requests).toHaveLength(1);
   });
 });
 
