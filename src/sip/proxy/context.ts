@@ -17,7 +17,8 @@ export class ServiceRequestContext implements RequestContext {
    * something up): 487 went to the caller, and whatever the service decides afterwards is dropped.
    */
   private cancelledFirst = false;
-  private timers = new Map<string, TimerHandle>();
+  /** The service's named timers, made with the first (most requests set none). */
+  private timers: Map<string, TimerHandle> | undefined;
   proxyTx: ProxyTransaction | undefined;
   readonly flow: Flow | undefined;
 
@@ -83,10 +84,11 @@ export class ServiceRequestContext implements RequestContext {
 
   setTimer(name: string, ms: number, cb?: () => void): void {
     this.cancelTimer(name);
-    this.timers.set(
+    const timers = (this.timers ??= new Map());
+    timers.set(
       name,
       this.core.clock.setTimeout(() => {
-        this.timers.delete(name);
+        timers.delete(name);
         try {
           if (cb) cb();
           else this.service?.onTimer?.(this, name);
@@ -98,14 +100,15 @@ export class ServiceRequestContext implements RequestContext {
   }
 
   cancelTimer(name: string): void {
-    const t = this.timers.get(name);
+    const t = this.timers?.get(name);
     if (t) {
       this.core.clock.clearTimeout(t);
-      this.timers.delete(name);
+      this.timers!.delete(name);
     }
   }
 
   clearTimers(): void {
+    if (this.timers === undefined) return;
     for (const t of this.timers.values()) this.core.clock.clearTimeout(t);
     this.timers.clear();
   }
