@@ -25,7 +25,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
   /** Timer A or E, made when first needed (not over a reliable transport). */
   protected retransmitSlot: TimerSlot | undefined;
   /** Timer B or F, then D or K (M waits in the stack's {@link TransactionContext.rest} queue). */
-  protected readonly lifetimeTimer: TimerSlot;
+  protected lifetimeSlot: TimerSlot | undefined;
   /** A final response reached the TU: a later transport failure is logged, not reported to it. */
   private finalDelivered = false;
 
@@ -43,11 +43,14 @@ abstract class ClientTransactionBase implements ClientTransaction {
     this.req = request;
     this.current = initial;
     this.bytes = serializeMessage(request);
-    this.lifetimeTimer = new TimerSlot(ctx, 'lifetime', id);
   }
 
   protected get retransmitTimer(): TimerSlot {
     return (this.retransmitSlot ??= new TimerSlot(this.ctx, 'retransmit', this.id));
+  }
+
+  protected get lifetimeTimer(): TimerSlot {
+    return (this.lifetimeSlot ??= new TimerSlot(this.ctx, 'lifetime', this.id));
   }
 
   /** The end of the 64*T1 wait begun with {@link TransactionContext.rest} (timer M). */
@@ -81,6 +84,11 @@ abstract class ClientTransactionBase implements ClientTransaction {
   protected sleep(): void {
     this.req = undefined;
     this.bytes = NO_BYTES;
+    // Timers A, B, E and F are over; D or K, if any, starts afresh.
+    this.retransmitSlot?.stop();
+    this.retransmitSlot = undefined;
+    this.lifetimeSlot?.stop();
+    this.lifetimeSlot = undefined;
   }
 
   /** Sends the request and starts timer B or F (64*T1, §17.1.1.2, §17.1.2.2). */
@@ -170,7 +178,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
     if (this.current === 'terminated') return;
     this.current = 'terminated';
     this.retransmitSlot?.stop();
-    this.lifetimeTimer.stop();
+    this.lifetimeSlot?.stop();
     this.ctx.removed(this);
   }
 
@@ -228,7 +236,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
         // longer applies), 2xx goes to Accepted (RFC 6026 §7.2), 3xx-6xx to Completed.
         this.retransmitSlot?.stop();
         if (status < 200) {
-          if (this.current === 'calling') this.lifetimeTimer.stop();
+          if (this.current === 'calling') this.lifetimeSlot?.stop();
           this.current = 'proceeding';
           this.deliver(response, false);
         } else if (status < 300) this.accept(response);
@@ -250,7 +258,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
 
   /** RFC 6026 §7.2: 2xx in Calling or Proceeding: Accepted, timer M = 64*T1. */
   private accept(response: SipResponse): void {
-    this.lifetimeTimer.stop();
+    this.lifetimeSlot?.stop();
     this.current = 'accepted';
     this.ctx.rest(this);
     this.deliver(response, true);
@@ -262,7 +270,7 @@ export class InviteClientTransaction extends ClientTransactionBase {
    * the response up, and wait timer D (at least 32 s unreliable, 0 reliable) for retransmissions.
    */
   private complete(response: SipResponse, flow: Flow): void {
-    this.lifetimeTimer.stop();
+    this.lifetimeSlot?.stop();
     this.current = 'completed';
     const ack = serializeMessage(ackForNon2xx(this.request, response));
     this.ack = keep(ack);
@@ -326,7 +334,7 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
           return;
         }
         this.retransmitSlot?.stop();
-        this.lifetimeTimer.stop();
+        this.lifetimeSlot?.stop();
         this.current = 'completed';
         this.deliver(response, true);
         this.sleep();
