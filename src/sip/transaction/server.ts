@@ -236,7 +236,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
   /** The automatic 100 Trying's timer, until the TU's first response. */
   private tryingTimer: TimerSlot | undefined;
 
-  constructor(ctx: TransactionContext, id: string, request: SipRequest, flow: Flow, matchedByRequest = false) {
+  constructor(ctx: TransactionContext, id: string, request: SipRequest, flow: Flow, matchedByRequest: boolean) {
     super(ctx, id, request, flow, 'proceeding', matchedByRequest);
     if (ctx.autoTrying !== false) {
       this.tryingTimer = new TimerSlot(ctx, '100 Trying', id);
@@ -351,7 +351,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
 export class NonInviteServerTransaction extends ServerTransactionBase {
   readonly isInvite = false;
 
-  constructor(ctx: TransactionContext, id: string, request: SipRequest, flow: Flow, matchedByRequest = false) {
+  constructor(ctx: TransactionContext, id: string, request: SipRequest, flow: Flow, matchedByRequest: boolean) {
     super(ctx, id, request, flow, 'trying', matchedByRequest);
   }
 

@@ -23,8 +23,8 @@ export interface ServerTransaction {
   readonly id: string;
   /**
    * The request. Read it before sending the final response: a transaction then waits out its
-   * retransmission timers (up to 32 s over UDP) without it, and reading it throws (RFC 2543
-   * transactions, matched by comparing requests, keep it).
+   * retransmission timers (up to 32 s over UDP) without it, and the stack's throw when it is
+   * read after that (RFC 2543 transactions, matched by comparing requests, keep it).
    */
   readonly request: SipRequest;
   /** The flow the request arrived on; responses go back over it (§18.2.2, RFC 3581 §4). */
