@@ -179,7 +179,13 @@ describe('the all-in-one under three times its capacity', () => {
     // Every call was either taken (200, then BYE answered) or refused with a 503 carrying
     // Retry-After: a 503 without it, any other answer or a call that timed out fails it.
     expect(overloaded.stats.failed, figures).toBe(0);
-    expect(refused, figures).toBeGreaterThan(rate * OVERLOAD_SECONDS * 0.5);
+    // Three times the closed-loop capacity is not three times what the node can take when the
+    // closed loop was held to CLOSED_LOOP_RATE below a full core (a fast machine): the load must
+    // still exceed what it could take for the CPU it got, and at least half of that excess is
+    // refused rather than queued.
+    const takeable = Math.max(capacity, capacityForCpu);
+    expect(rate, figures).toBeGreaterThan(1.25 * takeable);
+    expect(refused, figures).toBeGreaterThan((rate - takeable) * OVERLOAD_SECONDS * 0.5);
     expect(accepted.length / OVERLOAD_SECONDS, figures).toBeGreaterThanOrEqual(0.8 * Math.min(capacity, capacityForCpu));
     // Under overload a taken call waits one to three times overload.targetLatencyMs (50 ms) at
     // each of its two passes (INVITE in, 200 back in), plus the pauses of the garbage collector. Without overload control the queue
