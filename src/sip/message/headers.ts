@@ -178,10 +178,7 @@ export function splitList(value: string): string[] {
   }
 }
 
-/**
- * The first item of a list value (§7.3.1), trimmed: `value` itself when it holds one item, so
- * `firstListItem(v) === v` tells a lone value from a list.
- */
+/** The first item of a list value (§7.3.1), trimmed; `value` itself when it holds one item. */
 export function firstListItem(value: string): string {
   const end = endOfListItem(value, 0, value.length);
   return end === value.length ? value : trimSlice(value, 0, end);

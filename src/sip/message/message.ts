@@ -227,7 +227,7 @@ export abstract class SipMessage {
     const i = this.indexOf(canon);
     if (i < 0) return undefined;
     const value = this.lines[i]!.value;
-    if (firstListItem(value) === value) {
+    if (endOfListItem(value, 0, value.length) === value.length) {
       // one value on the line (a Via or Route each hop added): drop the line, no list to rebuild
       this.lines.splice(i, 1);
       this.modified(canon);
