@@ -63,6 +63,8 @@ export async function runAllInOne(config: AllInOneConfig, hooks: AllInOneHooks =
   const storage = await openAllInOneStorage(config, {
     postgresSchema: 'migrate',
     onError: (backend, error) => log.warn({ err: error.message }, `${backend} connection failed; requests needing it get 503 until it is back`),
+    sqliteBackgroundCheckpoints: true,
+    onSqliteCheckpointFailure: (error) => log.warn({ err: error.message }, 'SQLite background checkpoints stopped; the event loop does them all again'),
   });
   const transports = new TransportLayer();
   const cleanup: Array<() => void | Promise<void>> = [() => storage.close()];

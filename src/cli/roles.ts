@@ -34,7 +34,11 @@ import { loadNonceKey, openStores, type StoreName } from './storage.js';
 /** The HSS a role asks: the one at `hssUrl`, or the subscriber store of the configuration. */
 async function hssOf(config: AllInOneConfig): Promise<{ hss: CachedHss; close(): Promise<void> }> {
   if (config.hssUrl) return { hss: new CachedHss(new HttpHss({ url: config.hssUrl, ...(config.apiKey ? { apiKey: config.apiKey } : {}) })), close: async () => undefined };
-  const stores = await openStores(config, ['subscribers']);
+  // The HSS writes registration state (SAR) on a connection of its own: it checkpoints in the background too.
+  const stores = await openStores(config, ['subscribers'], {
+    sqliteBackgroundCheckpoints: true,
+    onSqliteCheckpointFailure: (error) => process.emitWarning(`SQLite background checkpoints stopped (${error.message}); the event loop does them all again`),
+  });
   const local: Hss = new LocalHss(stores.subscribers);
   return { hss: new CachedHss(local), close: () => stores.close() };
 }
@@ -46,6 +50,8 @@ async function hssOf(config: AllInOneConfig): Promise<{ hss: CachedHss; close():
 async function openRole<K extends StoreName>(config: AllInOneConfig, want: readonly K[]) {
   const stores = await openStores(config, want, {
     onError: (backend, error) => process.emitWarning(`${backend} connection failed (${error.message}); requests needing it get 503 until it is back`),
+    sqliteBackgroundCheckpoints: true,
+    onSqliteCheckpointFailure: (error) => process.emitWarning(`SQLite background checkpoints stopped (${error.message}); the event loop does them all again`),
   });
   try {
     const source = await hssOf(config);

@@ -81,6 +81,13 @@ export interface OpenStoresOptions {
    * backend every {@link ERROR_REPORT_INTERVAL_MS}.
    */
   readonly onError?: (backend: 'PostgreSQL' | 'Redis', error: Error) => void;
+  /**
+   * For a server: the SQLite file's WAL is checkpointed by a worker thread, so the event loop's
+   * own checkpoints find little left to do (`SqliteDatabaseOptions.checkpoint`).
+   */
+  readonly sqliteBackgroundCheckpoints?: boolean;
+  /** Told if background checkpoints stop (the event loop's go on). */
+  readonly onSqliteCheckpointFailure?: (error: Error) => void;
 }
 
 /** Shortest time between two connection errors reported for one backend. */
@@ -185,7 +192,7 @@ export async function openStores<K extends StoreName>(settings: StorageSettings,
   const inPostgres = (name: StoreName) => settings.postgresUrl !== undefined && POSTGRES_STORES.includes(name);
   const inRedis = (name: StoreName) => settings.redisUrl !== undefined && !POSTGRES_STORES.includes(name);
   let sqlite: SqliteStores | undefined;
-  if (want.some((name) => !inPostgres(name) && !inRedis(name))) sqlite = openDatabase(settings.dataDir);
+  if (want.some((name) => !inPostgres(name) && !inRedis(name))) sqlite = openDatabase(settings.dataDir, options);
   const [pg, redis] = await Promise.allSettled([
     want.some(inPostgres) ? openPostgres(settings.postgresUrl!, options) : undefined,
     want.some(inRedis) ? openRedis(settings, settings.redisUrl!, options) : undefined,
@@ -193,7 +200,7 @@ export async function openStores<K extends StoreName>(settings: StorageSettings,
   const postgres = pg.status === 'fulfilled' ? pg.value : undefined;
   const shared = redis.status === 'fulfilled' ? redis.value : undefined;
   const close = async (): Promise<void> => {
-    sqlite?.close();
+    await sqlite?.database.shutdown();
     await Promise.all([postgres?.close().catch(() => undefined), shared?.close().catch(() => undefined)]);
   };
   const failures = [pg, redis].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
@@ -287,9 +294,16 @@ export async function openAllInOneStorage(settings: StorageSettings | string, op
 }
 
 /** The SQLite stores of the data folder (created when missing), without the registration cache. */
-export function openDatabase(dataDir: string): SqliteStores {
+export function openDatabase(
+  dataDir: string,
+  options: Pick<OpenStoresOptions, 'sqliteBackgroundCheckpoints' | 'onSqliteCheckpointFailure'> = {},
+): SqliteStores {
   mkdirSync(dataDir, { recursive: true });
-  return openSqliteStores({ path: path.join(dataDir, DATABASE_FILE) });
+  return openSqliteStores({
+    path: path.join(dataDir, DATABASE_FILE),
+    ...(options.sqliteBackgroundCheckpoints ? { checkpoint: 'background' as const } : {}),
+    ...(options.onSqliteCheckpointFailure ? { onCheckpointFailure: options.onSqliteCheckpointFailure } : {}),
+  });
 }
 
 /**

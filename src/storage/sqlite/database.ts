@@ -10,12 +10,15 @@
  * signalling path. The stores' methods still return promises, as the contracts say, so the
  * callers are ready for the Redis and PostgreSQL adapters of a cluster (issue 7).
  *
- * Known cost: a WAL checkpoint (every ~1000 pages written) runs inside the commit that
- * triggers it and syncs the file, stalling the event loop for that fsync.
+ * WAL checkpoints are SQLite's own (every 1000 pages written, after the commit that crosses the
+ * mark, syncing both files and stalling the event loop meanwhile). A server opens its database
+ * with `checkpoint: 'background'`, and a worker thread does most of that work beforehand
+ * ({@link WalCheckpointer}).
  */
 import Database from 'better-sqlite3';
 import { StorageError, asStorageError, invalid } from '../errors.js';
 import type { StorageClock } from '../nonce-count-store.js';
+import { WalCheckpointer } from './checkpointer.js';
 import { GroupCommit } from './group-commit.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 
@@ -44,6 +47,18 @@ export interface SqliteDatabaseOptions {
   readonly clock?: StorageClock;
   /** The schema; default {@link MIGRATIONS}. Tests pass prefixes of it. */
   readonly migrations?: readonly Migration[];
+  /**
+   * Who copies the write-ahead log back into the database file: `inline` (default), SQLite
+   * itself after the commit that fills it past 1000 pages, on the event loop; `background`,
+   * besides that a worker thread every {@link checkpointIntervalMs} ({@link WalCheckpointer}),
+   * so the inline checkpoint finds little left to do: for servers, whose event loop should
+   * not wait for disk writes.
+   */
+  readonly checkpoint?: 'inline' | 'background';
+  /** Time between two background checkpoints, ms; default 200. */
+  readonly checkpointIntervalMs?: number;
+  /** Told if background checkpoints stop (the inline ones go on). */
+  readonly onCheckpointFailure?: (error: Error) => void;
 }
 
 /**
@@ -67,6 +82,8 @@ export class SqliteDatabase {
   /** Group commit of the signalling-path writes (bindings, nonce counts) on this connection. */
   readonly writes: GroupCommit;
 
+  private checkpointer: WalCheckpointer | undefined;
+
   private constructor(
     /** The driver's connection; the stores prepare their statements on it. */
     readonly connection: Database.Database,
@@ -89,7 +106,15 @@ export class SqliteDatabase {
       // negative: a size in KiB rather than in pages
       connection.pragma(`cache_size = ${-cacheKibOf(options.cacheKib)}`);
       migrate(connection, options.migrations ?? MIGRATIONS, options.clock ?? Date);
-      return new SqliteDatabase(connection);
+      const database = new SqliteDatabase(connection);
+      if (options.checkpoint === 'background') {
+        database.checkpointer = WalCheckpointer.start({
+          path: options.path,
+          ...(options.checkpointIntervalMs === undefined ? {} : { intervalMs: options.checkpointIntervalMs }),
+          ...(options.onCheckpointFailure === undefined ? {} : { onFailure: options.onCheckpointFailure }),
+        });
+      }
+      return database;
     } catch (error) {
       connection?.close();
       throw asStorageError(`opening the SQLite database ${options.path}`, error);
@@ -110,11 +135,27 @@ export class SqliteDatabase {
     return this.connection.open;
   }
 
-  /** Commits queued writes, checkpoints the WAL into the main file and closes; idempotent. */
+  /** The background checkpointer, when the database was opened with one. */
+  get backgroundCheckpoints(): WalCheckpointer | undefined {
+    return this.checkpointer;
+  }
+
+  /**
+   * Commits queued writes and closes; idempotent. The last connection to the file to close
+   * checkpoints the WAL into it: this one, unless a background checkpointer's worker is still
+   * closing its own (it is told to stop here). {@link shutdown} waits for the worker first.
+   */
   close(): void {
+    void this.checkpointer?.stop();
     if (!this.connection.open) return;
     this.writes.flush();
     this.connection.close();
+  }
+
+  /** {@link close} after the background checkpointer, if any, has stopped. */
+  async shutdown(): Promise<void> {
+    await this.checkpointer?.stop();
+    this.close();
   }
 }
 
