@@ -5,6 +5,8 @@
  * lateness). Run pinned to one core, as a server is:
  *
  *   taskset -c 0 npx tsx bench/sqlite-checkpoint.bench.ts [rate=2000] [seconds=15] [rounds=3]
+ *
+ * CKPT_MS sets the background checkpointer's interval (default the checkpointer's own).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +19,7 @@ const ROWS = 20_000;
 
 async function run(mode: 'inline' | 'background'): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'tw-ckpt-'));
-  const db = SqliteDatabase.open({ path: join(dir, 'bench.sqlite'), checkpoint: mode, migrations: [] });
+  const db = SqliteDatabase.open({ path: join(dir, 'bench.sqlite'), checkpoint: mode, migrations: [], ...(process.env.CKPT_MS ? { checkpointIntervalMs: Number(process.env.CKPT_MS) } : {}) });
   try {
     const c = db.connection;
     c.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT, n INTEGER); CREATE INDEX t_n ON t(n)');

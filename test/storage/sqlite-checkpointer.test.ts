@@ -1,5 +1,5 @@
 /** Background WAL checkpoints: a worker copies the log into the database file; the server's loop does not. */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WalCheckpointer } from '../../src/storage/sqlite/checkpointer.js';
@@ -62,6 +62,18 @@ describe('background WAL checkpoints', () => {
     const again = SqliteDatabase.open({ path: file, migrations: [] });
     expect(again.connection.prepare('SELECT COUNT(*) FROM bulk').pluck().get()).toBe(1000);
     again.close();
+  });
+
+  it('runs its worker at the lowest priority, so a busy event loop keeps the core', async () => {
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value (after the command in parentheses).
+    const niceOf = (tid: string): number => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'latin1').split(') ')[1]!.split(' ')[16]);
+    const lowest = (): number => readdirSync('/proc/self/task').filter((tid) => niceOf(tid) === 19).length;
+    const before = lowest();
+    const db = SqliteDatabase.open({ path: file, migrations: [], checkpoint: 'background' });
+    await db.backgroundCheckpoints!.ready();
+    await vi.waitFor(() => expect(lowest()).toBe(before + 1));
+    await db.shutdown();
+    await vi.waitFor(() => expect(lowest()).toBe(before));
   });
 
   it('says so when its worker cannot open the file', async () => {

@@ -10,9 +10,11 @@
  * A checkpointer opens a second connection on a worker thread and runs a PASSIVE checkpoint
  * every `intervalMs`. A passive checkpoint never blocks the writer and copies what no reader
  * still needs, so by the time the server's connection reaches the 1,000-page mark nearly every
- * page is in the database file already and its own checkpoint has little left to copy or sync
- * (main-thread time in fsync at 400 REGISTER/s: 194 -> 42 ms over 20 s, under strace; event-loop
- * stalls over 5 ms in `.tmp`-style micro runs of 2,000 writes/s: 81-86 -> 47-74 per 15 s).
+ * page is in the database file already and its own checkpoint has little left to copy or sync.
+ * `bench/sqlite-checkpoint.bench.ts` (2,000 writes/s, one core): event-loop delays over 5 ms
+ * 77-86 -> 0-6 per 15 s, p99.9 10-11 -> 3-4 ms, for 10 us more CPU per write (the worker's
+ * syncs). At 200 ms the worker left a third of the work to the event loop (42-74 delays).
+ * The worker runs at the lowest priority (nice 19), so on a busy core it takes the idle moments.
  *
  * The server's connection keeps SQLite's automatic checkpoint, for two reasons: under a steady
  * stream of commits a checkpoint running beside the writer never catches up with the end of
@@ -24,7 +26,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 /** Default time between two background checkpoints. */
-export const DEFAULT_CHECKPOINT_INTERVAL_MS = 200;
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 20;
 
 export interface WalCheckpointerOptions {
   /** The database file the connection has open. */
@@ -51,6 +53,11 @@ try {
 } catch (error) {
   throw plain('opening ' + workerData.path, error);
 }
+// The lowest priority for this thread alone (Linux numbers threads like processes): on a busy
+// core it waits for the event loop's idle moments rather than taking turns with it.
+try {
+  require('node:os').setPriority(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()), 19);
+} catch {}
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 const timer = setInterval(() => {
   try {
@@ -78,7 +85,14 @@ export class WalCheckpointer {
     const intervalMs = options.intervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
     if (!Number.isInteger(intervalMs) || intervalMs < 1) throw new RangeError(`intervalMs must be a positive integer, not ${intervalMs}`);
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path: options.path, intervalMs } });
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { driver, path: options.path, intervalMs },
+      // Not the server's flags (a CPU profile or heap-snapshot signal of its own), and a heap
+      // sized for what it does: it allocates next to nothing.
+      execArgv: [],
+      resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
+    });
     // The server's lifetime is not the worker's business: it never keeps the process alive.
     this.worker.unref();
     let failed: Error | undefined;

@@ -55,7 +55,7 @@ export interface SqliteDatabaseOptions {
    * not wait for disk writes.
    */
   readonly checkpoint?: 'inline' | 'background';
-  /** Time between two background checkpoints, ms; default 200. */
+  /** Time between two background checkpoints, ms; default 20. */
   readonly checkpointIntervalMs?: number;
   /** Told if background checkpoints stop (the inline ones go on). */
   readonly onCheckpointFailure?: (error: Error) => void;
