@@ -31,13 +31,16 @@ import { clusterRouting } from './peers.js';
 import { startSipNode } from './sip-node.js';
 import { loadNonceKey, openStores, type StoreName } from './storage.js';
 
+const warnCheckpointsStopped = (error: Error): void =>
+  process.emitWarning(`SQLite background checkpoints stopped (${error.message}); the event loop does them all again`);
+
 /** The HSS a role asks: the one at `hssUrl`, or the subscriber store of the configuration. */
 async function hssOf(config: AllInOneConfig): Promise<{ hss: CachedHss; close(): Promise<void> }> {
   if (config.hssUrl) return { hss: new CachedHss(new HttpHss({ url: config.hssUrl, ...(config.apiKey ? { apiKey: config.apiKey } : {}) })), close: async () => undefined };
   // The HSS writes registration state (SAR) on a connection of its own: it checkpoints in the background too.
   const stores = await openStores(config, ['subscribers'], {
     sqliteBackgroundCheckpoints: true,
-    onSqliteCheckpointFailure: (error) => process.emitWarning(`SQLite background checkpoints stopped (${error.message}); the event loop does them all again`),
+    onSqliteCheckpointFailure: warnCheckpointsStopped,
   });
   const local: Hss = new LocalHss(stores.subscribers);
   return { hss: new CachedHss(local), close: () => stores.close() };
@@ -51,7 +54,7 @@ async function openRole<K extends StoreName>(config: AllInOneConfig, want: reado
   const stores = await openStores(config, want, {
     onError: (backend, error) => process.emitWarning(`${backend} connection failed (${error.message}); requests needing it get 503 until it is back`),
     sqliteBackgroundCheckpoints: true,
-    onSqliteCheckpointFailure: (error) => process.emitWarning(`SQLite background checkpoints stopped (${error.message}); the event loop does them all again`),
+    onSqliteCheckpointFailure: warnCheckpointsStopped,
   });
   try {
     const source = await hssOf(config);

@@ -79,7 +79,7 @@ export class WalCheckpointer {
   private readonly worker: Worker;
   private stopping = false;
   private readonly exited: Promise<void>;
-  private readyPromise: Promise<void>;
+  private readonly readyPromise: Promise<void>;
 
   private constructor(options: WalCheckpointerOptions) {
     const intervalMs = options.intervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
