@@ -7,7 +7,7 @@ import type { SipRequest, SipResponse } from '../message/message.js';
 import { serializeMessage } from '../message/serialize.js';
 import { isReliable, type Flow, type SendTarget } from '../transport/types.js';
 import { ackForNon2xx } from './ack.js';
-import { TimerSlot, asError, keep, kept, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
+import { TimedTransaction, asError, keep, kept, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
 import type { ClientTransaction, ClientTransactionHandler, ClientTransactionState } from './types.js';
 
 /** The bytes of a request after its final response (nothing: it is sent no more). */
@@ -16,16 +16,12 @@ const NO_BYTES = Buffer.alloc(0);
 const TIMER_D_MIN = 32_000;
 
 /** What the two client machines share: sending, retransmitting, reporting and terminating. */
-abstract class ClientTransactionBase implements ClientTransaction {
+abstract class ClientTransactionBase extends TimedTransaction implements ClientTransaction {
   abstract readonly isInvite: boolean;
   protected current: ClientTransactionState;
   private sentOn: Flow | undefined;
   /** The request as bytes, serialized once for the first send and every retransmission. */
   protected bytes: Buffer;
-  /** Timer A or E, made when first needed (not over a reliable transport). */
-  protected retransmitSlot: TimerSlot | undefined;
-  /** Timer B or F, then D or K (M waits in the stack's {@link TransactionContext.rest} queue). */
-  protected lifetimeSlot: TimerSlot | undefined;
   /** A final response reached the TU: a later transport failure is logged, not reported to it. */
   private finalDelivered = false;
 
@@ -33,29 +29,17 @@ abstract class ClientTransactionBase implements ClientTransaction {
   private req: SipRequest | undefined;
 
   constructor(
-    protected readonly ctx: TransactionContext,
-    readonly id: string,
+    ctx: TransactionContext,
+    id: string,
     request: SipRequest,
     private readonly target: SendTarget,
     protected readonly handler: ClientTransactionHandler,
     initial: ClientTransactionState,
   ) {
+    super(ctx, id);
     this.req = request;
     this.current = initial;
     this.bytes = serializeMessage(request);
-  }
-
-  protected get retransmitTimer(): TimerSlot {
-    return (this.retransmitSlot ??= new TimerSlot(this.ctx, 'retransmit', this.id));
-  }
-
-  protected get lifetimeTimer(): TimerSlot {
-    return (this.lifetimeSlot ??= new TimerSlot(this.ctx, 'lifetime', this.id));
-  }
-
-  /** The end of the 64*T1 wait begun with {@link TransactionContext.rest} (timer M). */
-  expire(): void {
-    this.finish();
   }
 
   get state(): ClientTransactionState {
@@ -84,18 +68,6 @@ abstract class ClientTransactionBase implements ClientTransaction {
   protected sleep(): void {
     this.req = undefined;
     this.bytes = NO_BYTES;
-  }
-
-  /**
-   * Waits out timer M in the stack's queue: no timer of its own runs any more, so its slots go
-   * (a few hundred bytes of each of the thousands of waiting transactions).
-   */
-  protected rest(): void {
-    this.retransmitSlot?.stop();
-    this.retransmitSlot = undefined;
-    this.lifetimeSlot?.stop();
-    this.lifetimeSlot = undefined;
-    this.ctx.rest(this);
   }
 
   /** Sends the request and starts timer B or F (64*T1, §17.1.1.2, §17.1.2.2). */
@@ -159,12 +131,6 @@ abstract class ClientTransactionBase implements ClientTransaction {
     this.notify(() => this.handler.onResponse(response, this));
   }
 
-  /** Runs `fn` after `ms`, or at once when `ms` is 0 (the reliable-transport value of D and K). */
-  protected after(ms: number, fn: () => void): void {
-    if (ms <= 0) fn();
-    else this.lifetimeTimer.start(ms, fn);
-  }
-
   protected timedOut(): void {
     this.finish();
     this.notify(() => this.handler.onTimeout(this));
@@ -184,8 +150,7 @@ abstract class ClientTransactionBase implements ClientTransaction {
   protected finish(): void {
     if (this.current === 'terminated') return;
     this.current = 'terminated';
-    this.retransmitSlot?.stop();
-    this.lifetimeSlot?.stop();
+    this.stopTimers();
     this.ctx.removed(this);
   }
 
@@ -339,8 +304,7 @@ export class NonInviteClientTransaction extends ClientTransactionBase {
           this.deliver(response, false);
           return;
         }
-        this.retransmitSlot?.stop();
-        this.lifetimeSlot?.stop();
+        this.stopTimers();
         this.current = 'completed';
         this.deliver(response, true);
         this.sleep();

@@ -150,6 +150,62 @@ export class TimerSlot {
   }
 }
 
+/**
+ * What the four transaction machines share about their timers: a retransmission slot (A, E or
+ * G) and a lifetime slot (B, F, H, then D, I or K), each made when first needed, and the 64*T1
+ * wait (J, L, M) in the stack's {@link RestQueue}, where a transaction keeps neither slot.
+ */
+export abstract class TimedTransaction implements Resting {
+  /** Timer A, E or G, made when first needed (not over a reliable transport). */
+  protected retransmitSlot: TimerSlot | undefined;
+  /** Timer B, F or H, then D, I or K; made when first needed. */
+  protected lifetimeSlot: TimerSlot | undefined;
+
+  constructor(
+    protected readonly ctx: TransactionContext,
+    readonly id: string,
+  ) {}
+
+  protected get retransmitTimer(): TimerSlot {
+    return (this.retransmitSlot ??= new TimerSlot(this.ctx, 'retransmit', this.id));
+  }
+
+  protected get lifetimeTimer(): TimerSlot {
+    return (this.lifetimeSlot ??= new TimerSlot(this.ctx, 'lifetime', this.id));
+  }
+
+  /** Runs `fn` after `ms`, or at once when `ms` is 0 (the reliable-transport value of D, I, J and K). */
+  protected after(ms: number, fn: () => void): void {
+    if (ms <= 0) fn();
+    else this.lifetimeTimer.start(ms, fn);
+  }
+
+  /** Stops both timers (the slots stay for a later start). */
+  protected stopTimers(): void {
+    this.retransmitSlot?.stop();
+    this.lifetimeSlot?.stop();
+  }
+
+  /**
+   * Waits out 64*T1 in the stack's queue: no timer of its own runs any more, so its slots go (a
+   * few hundred bytes of each of the thousands of waiting transactions).
+   */
+  protected rest(): void {
+    this.stopTimers();
+    this.retransmitSlot = undefined;
+    this.lifetimeSlot = undefined;
+    this.ctx.rest(this);
+  }
+
+  /** The end of the 64*T1 wait begun with {@link rest}. */
+  expire(): void {
+    this.finish();
+  }
+
+  /** Terminated: stops the timers and leaves the stack's tables. */
+  protected abstract finish(): void;
+}
+
 /** Sends and turns a synchronous throw into a rejection, so every failure takes one path. */
 export function safeSend(ctx: TransactionContext, data: Buffer, target: SendTarget): Promise<Flow> {
   try {

@@ -8,22 +8,18 @@ import type { SipRequest, SipResponse } from '../message/message.js';
 import { serializeMessage } from '../message/serialize.js';
 import { parseMessage } from '../parser/parse.js';
 import { isReliable, type Flow } from '../transport/types.js';
-import { TimerSlot, asError, keep, kept, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
+import { TimedTransaction, TimerSlot, asError, keep, kept, safeSend, sixtyFourT1, type TransactionContext } from './context.js';
 import { responseRoute, type ResponseRoute } from './response-route.js';
 import type { ServerTransaction, ServerTransactionState } from './types.js';
 
 /** What the two server machines share: sending responses, retransmitting, terminating. */
-abstract class ServerTransactionBase implements ServerTransaction {
+abstract class ServerTransactionBase extends TimedTransaction implements ServerTransaction {
   abstract readonly isInvite: boolean;
   protected current: ServerTransactionState;
   /** The most recent response sent, as bytes for retransmission ({@link keep}-ed once asleep). */
   protected last: Buffer | string | undefined;
   protected readonly reliable: boolean;
   private readonly route: ResponseRoute;
-  /** Timer G, made when first needed (most transactions never retransmit a response). */
-  protected retransmitSlot: TimerSlot | undefined;
-  /** Timer H or I (J and L wait in the stack's {@link TransactionContext.rest} queue). */
-  private lifetimeSlot: TimerSlot | undefined;
   private terminatedCallbacks: Array<() => void> | undefined;
   /** The To tag of the final response sent, which an RFC 2543 ACK must carry (§17.2.3). */
   finalToTag: string | undefined;
@@ -34,8 +30,8 @@ abstract class ServerTransactionBase implements ServerTransaction {
   private asleep: string | undefined;
 
   constructor(
-    protected readonly ctx: TransactionContext,
-    readonly id: string,
+    ctx: TransactionContext,
+    id: string,
     request: SipRequest,
     readonly flow: Flow,
     initial: ServerTransactionState,
@@ -45,6 +41,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
      */
     private readonly matchedByRequest: boolean,
   ) {
+    super(ctx, id);
     this.req = request;
     this.current = initial;
     this.reliable = isReliable(flow.protocol);
@@ -65,31 +62,6 @@ abstract class ServerTransactionBase implements ServerTransaction {
       this.req = parseMessage(kept(this.asleep)) as SipRequest;
     }
     return this.req;
-  }
-
-  protected get retransmitTimer(): TimerSlot {
-    return (this.retransmitSlot ??= new TimerSlot(this.ctx, 'retransmit', this.id));
-  }
-
-  protected get lifetimeTimer(): TimerSlot {
-    return (this.lifetimeSlot ??= new TimerSlot(this.ctx, 'lifetime', this.id));
-  }
-
-  /** The end of the 64*T1 wait begun with {@link TransactionContext.rest} (timers J and L). */
-  expire(): void {
-    this.finish();
-  }
-
-  /**
-   * Waits out timer J or L in the stack's queue: no timer of its own runs any more, so its slots
-   * go (a few hundred bytes of each of the thousands of waiting transactions).
-   */
-  protected rest(): void {
-    this.retransmitSlot?.stop();
-    this.retransmitSlot = undefined;
-    this.lifetimeSlot?.stop();
-    this.lifetimeSlot = undefined;
-    this.ctx.rest(this);
   }
 
   /**
@@ -175,12 +147,6 @@ abstract class ServerTransactionBase implements ServerTransaction {
     this.ctx.report(new Error(`${response.status} dropped: server transaction ${this.id} is ${this.current}`), 'respond');
   }
 
-  /** Runs `fn` after `ms`, or at once when `ms` is 0 (the reliable-transport value of I and J). */
-  protected after(ms: number, fn: () => void): void {
-    if (ms <= 0) fn();
-    else this.lifetimeTimer.start(ms, fn);
-  }
-
   private sendBytes(bytes: Buffer): void {
     const { primary, fallback } = this.route;
     let sending = safeSend(this.ctx, bytes, primary);
@@ -204,8 +170,7 @@ abstract class ServerTransactionBase implements ServerTransaction {
   protected finish(): void {
     if (this.current === 'terminated') return;
     this.current = 'terminated';
-    this.retransmitSlot?.stop();
-    this.lifetimeSlot?.stop();
+    this.stopTimers();
     this.ctx.removed(this);
     const callbacks = this.terminatedCallbacks;
     this.terminatedCallbacks = undefined;
@@ -329,8 +294,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
     switch (this.current) {
       case 'completed':
         // §17.2.1: ACK moves to Confirmed: timer G stops, timer I (T4 unreliable, 0 reliable) starts.
-        this.retransmitSlot?.stop();
-        this.lifetimeTimer.stop();
+        this.stopTimers();
         this.current = 'confirmed';
         this.after(this.reliable ? 0 : this.ctx.timers.T4, () => this.finish());
         return false;
