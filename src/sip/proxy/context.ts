@@ -36,6 +36,12 @@ export class ServiceRequestContext implements RequestContext {
   }
 
   private tag: string | undefined;
+  private forgetFn: (() => void) | undefined;
+
+  /** Drops this context from the core once its server transaction terminates (see ProxyCore.track); made once. */
+  get forget(): () => void {
+    return (this.forgetFn ??= () => this.core.forgetContext(this.server, this));
+  }
 
   /** The To tag of every response this proxy itself makes for the request (made when first needed). */
   get toTag(): string {

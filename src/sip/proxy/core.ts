@@ -341,14 +341,38 @@ export class ProxyCore implements TransactionUser {
 
   /** Remembers the context of an INVITE's server transaction until its final response (for CANCEL). */
   track(server: ServerTransaction, ctx: ServiceRequestContext): void {
-    if (this.contexts.get(server) === ctx) return;
+    const known = this.contexts.get(server);
+    if (known === ctx) return;
+    if (known !== undefined) server.offTerminated(known.forget);
     this.contexts.set(server, ctx);
-    server.onTerminated(() => this.contexts.delete(server));
+    server.onTerminated(ctx.forget);
   }
 
+  /** Forgets the context of `server` (its proxy transaction is done), and the callback that would have. */
   untrack(server: ServerTransaction): void {
+    const ctx = this.contexts.get(server);
+    if (ctx === undefined) return;
     this.contexts.delete(server);
+    server.offTerminated(ctx.forget);
   }
+
+  /** Called by a context's {@link ServiceRequestContext.forget}: its server transaction terminated. */
+  forgetContext(server: ServerTransaction, ctx: ServiceRequestContext): void {
+    if (this.contexts.get(server) === ctx) this.contexts.delete(server);
+  }
+
+  /**
+   * The handler of a proxy transaction's client transactions once it has its final response and
+   * has let go of everything (ProxyTransaction.maybeRelease): a 2xx retransmission is forwarded
+   * statelessly by its Via (RFC 6026 §8.4), anything else was already answered. One for the core.
+   */
+  readonly afterRelease: ClientTransactionHandler = {
+    onResponse: (response) => {
+      if (response.status >= 200 && response.status < 300) this.relayResponse(response);
+    },
+    onTimeout() {},
+    onTransportError() {},
+  };
 
   // ---- forwarding ------------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ export class LocalHop implements ServerTransaction, ClientTransaction {
 
   constructor(
     request: SipRequest,
-    private readonly handler: ClientTransactionHandler,
+    private handler: ClientTransactionHandler,
   ) {
     this.req = request;
     this.id = `local:${++serial}`;
@@ -76,9 +76,18 @@ export class LocalHop implements ServerTransaction, ClientTransaction {
     else this.terminatedCbs.push(cb);
   }
 
+  offTerminated(cb: () => void): void {
+    const i = this.terminatedCbs.indexOf(cb);
+    if (i >= 0) this.terminatedCbs.splice(i, 1);
+  }
+
   terminate(): void {
     this.onCancel?.();
     this.finish('terminated');
+  }
+
+  handOver(handler: ClientTransactionHandler): void {
+    this.handler = handler;
   }
 
   private finish(state: ServerTransactionState): void {

@@ -282,6 +282,9 @@ export class ProxyTransaction implements ClientTransactionHandler {
     if (this.released || !this.finalSent || this.queue.length) return;
     for (const b of this.branches) if (!b.final) return;
     this.released = true;
+    // What the client transactions still get (RFC 6026: 2xx retransmissions, for 32 s over
+    // UDP) goes to the core's relay from now on, so that nothing of this object stays with them.
+    for (const b of this.branches) b.tx?.handOver(this.core.afterRelease);
     this.branches = [];
     this.req = RELEASED_REQUEST;
     // The client transactions keep this object as their handler for their RFC 6026 timers: let
@@ -310,6 +313,7 @@ const RELEASED_SERVER: ServerTransaction = {
   state: 'terminated',
   respond() {},
   onTerminated() {},
+  offTerminated() {},
 };
 /** Stands in for the request context of a released proxy transaction (it makes no more responses). */
 const RELEASED_TAGS = { toTag: 'released' };

@@ -12,6 +12,8 @@ import type { ClientTransaction, ClientTransactionHandler, ClientTransactionStat
 
 /** The bytes of a request after its final response (nothing: it is sent no more). */
 const NO_BYTES = Buffer.alloc(0);
+/** The target of a request that has gone out: later sends use its flow (see {@link ClientTransactionBase.destination}). */
+const SENT: SendTarget = { flowId: 'sent' };
 /** Timer D on unreliable transports: at least 32 s (§17.1.1.2, Table 4). */
 const TIMER_D_MIN = 32_000;
 
@@ -32,8 +34,9 @@ abstract class ClientTransactionBase extends TimedTransaction implements ClientT
     ctx: TransactionContext,
     id: string,
     request: SipRequest,
-    private readonly target: SendTarget,
-    protected readonly handler: ClientTransactionHandler,
+    /** Where the request goes, until it has gone out on a flow (then {@link destination} is that flow). */
+    private target: SendTarget,
+    protected handler: ClientTransactionHandler,
     initial: ClientTransactionState,
   ) {
     super(ctx, id);
@@ -76,7 +79,11 @@ abstract class ClientTransactionBase extends TimedTransaction implements ClientT
     safeSend(this.ctx, this.bytes, this.target).then(
       (flow) => {
         if (this.current === 'terminated') return;
-        this.sentOn ??= flow;
+        if (this.sentOn === undefined) {
+          this.sentOn = flow;
+          // Each later send goes over the flow: the target (an address object of its own) goes.
+          this.target = SENT;
+        }
         try {
           this.onFirstSent(flow);
         } catch (e) {
@@ -90,6 +97,10 @@ abstract class ClientTransactionBase extends TimedTransaction implements ClientT
   /** Stops retransmitting and terminates without waiting for more responses. */
   terminate(): void {
     this.finish();
+  }
+
+  handOver(handler: ClientTransactionHandler): void {
+    this.handler = handler;
   }
 
   /**

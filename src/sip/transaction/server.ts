@@ -21,7 +21,7 @@ abstract class ServerTransactionBase extends TimedTransaction implements ServerT
   protected readonly reliable: boolean;
   private readonly route: ResponseRoute;
   private terminatedCallbacks: Array<() => void> | undefined;
-  /** The To tag of the final response sent, which an RFC 2543 ACK must carry (§17.2.3). */
+  /** The To tag of the final response sent, which an RFC 2543 ACK must carry (§17.2.3); kept by RFC 2543 transactions only. */
   finalToTag: string | undefined;
 
   /** The request, or undefined while it sleeps as {@link asleep} bytes or once let go of. */
@@ -112,6 +112,14 @@ abstract class ServerTransactionBase extends TimedTransaction implements ServerT
     else (this.terminatedCallbacks ??= []).push(cb);
   }
 
+  offTerminated(cb: () => void): void {
+    const callbacks = this.terminatedCallbacks;
+    if (callbacks === undefined) return;
+    const i = callbacks.indexOf(cb);
+    if (i >= 0) callbacks.splice(i, 1);
+    if (callbacks.length === 0) this.terminatedCallbacks = undefined;
+  }
+
   /** A retransmission of the request that created the transaction arrived (§17.2.3 match). */
   abstract receiveRetransmission(): void;
 
@@ -128,10 +136,13 @@ abstract class ServerTransactionBase extends TimedTransaction implements ServerT
     this.last = bytes;
     this.sendBytes(bytes);
     if (response.status >= 200) {
-      try {
-        this.finalToTag = response.to.tag;
-      } catch {
-        this.finalToTag = undefined;
+      // Only an RFC 2543 transaction, matched by comparing requests, compares an ACK's To tag.
+      if (this.matchedByRequest) {
+        try {
+          this.finalToTag = response.to.tag;
+        } catch {
+          this.finalToTag = undefined;
+        }
       }
       this.sleep();
     }

@@ -35,6 +35,12 @@ export interface ServerTransaction {
   respond(response: SipResponse): void;
   /** Called once when the transaction terminates. */
   onTerminated(cb: () => void): void;
+  /**
+   * Added: forgets a callback given to {@link onTerminated} (the same function). A proxy that is
+   * done with a transaction lets go of its callback, which would otherwise stay with the
+   * transaction for as long as it absorbs retransmissions (32 s over UDP).
+   */
+  offTerminated(cb: () => void): void;
 }
 
 export interface ClientTransactionHandler {
@@ -58,6 +64,13 @@ export interface ClientTransaction {
   readonly flow: Flow | undefined;
   /** Stops retransmitting and terminates without waiting for more responses. */
   terminate(): void;
+  /**
+   * Added: from now on the responses, timeouts and transport errors of the transaction go to
+   * `handler`. A proxy transaction that has its final response hands its client transactions a
+   * small shared handler for the 2xx retransmissions RFC 6026 still brings, so that nothing of
+   * it stays alive with them for their 32 s.
+   */
+  handOver(handler: ClientTransactionHandler): void;
 }
 
 /** What the transaction user (a UA core or the proxy core) receives from the transaction layer. */

@@ -162,6 +162,20 @@ describe.each(PROTOCOLS)('INVITE client transaction over %s', (protocol) => {
     expect(r.user.strays.map((s) => s.status)).toEqual([200]);
   });
 
+  it('sends what comes after a hand-over to the new handler only (2xx retransmissions in Accepted)', async () => {
+    const r = rig(protocol);
+    const { h, tx, received } = await startInvite(r);
+    const ok = await r.peerReply(received, 200, 'fork-a');
+    const next = r.handler();
+    tx.handOver(next);
+    await r.peer.send(serializeMessage(ok), { flowId: received.flow.id });
+    await r.peerReply(received, 200, 'fork-b');
+    await r.net.flush();
+    expect(h.responses.map((x) => `${x.status} ${x.to.tag}`)).toEqual(['200 fork-a']);
+    expect(next.responses.map((x) => `${x.status} ${x.to.tag}`)).toEqual(['200 fork-a', '200 fork-b']);
+    expect(r.user.strays).toEqual([]);
+  });
+
   it('reports a transport error when the first send fails', async () => {
     const r = rig(protocol);
     r.local.failNextSends(1, new Error('network unreachable'));

@@ -182,6 +182,22 @@ describe.each(PROTOCOLS)('INVITE server transaction over %s', (protocol) => {
     expect(calls).toEqual(['early', 'late']);
   });
 
+  it('forgets an onTerminated callback given back with offTerminated, and only that one', async () => {
+    const r = rig(protocol);
+    const { tx } = await incomingInvite(r, (t) => respond(t, 200));
+    const calls: string[] = [];
+    const dropped = (): void => {
+      calls.push('dropped');
+    };
+    tx.onTerminated(dropped);
+    tx.onTerminated(() => calls.push('kept'));
+    tx.offTerminated(dropped);
+    tx.offTerminated(() => calls.push('never registered'));
+    await r.advance(64 * T1);
+    expect(tx.state).toBe('terminated');
+    expect(calls).toEqual(['kept']);
+  });
+
   it('still sends a 2xx the TU passes after termination, statelessly', async () => {
     const r = rig(protocol);
     let ok: SipResponse | undefined;
