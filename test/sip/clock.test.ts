@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SlottedClock } from '../../src/sip/clock.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -55,5 +55,40 @@ describe('the slotted system clock', () => {
     await sleep(1100);
     expect(fired).toEqual([2, 10, 11, 13, 14, 15, 16, 17]);
     clock.clearTimeout(handles[2]); // after it fired: no harm
+  });
+
+  it('fires a timer set for before the one it waits for on time, and wakes for cleared slots not at all', async () => {
+    const clock = new SlottedClock(10);
+    const t0 = clock.now();
+    const fired: Array<[string, number]> = [];
+    const spy = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      // Timer C of 500 INVITE hops, 10 ms apart over 5 s, all answered (cleared) at once.
+      const handles = Array.from({ length: 500 }, (_, i) => clock.setTimeout(() => fired.push([`c${i}`, 0]), 175_000 + i * 10));
+      for (const h of handles) clock.clearTimeout(h);
+      clock.setTimeout(() => fired.push(['late', clock.now() - t0]), 60);
+      clock.setTimeout(() => fired.push(['early', clock.now() - t0]), 20);
+      await sleep(150);
+      // One Node timer at a time: the first set, then one each time an earlier slot came.
+      expect(spy.mock.calls.length).toBeLessThanOrEqual(6);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fired.map(([n]) => n)).toEqual(['early', 'late']);
+    expect(fired[0]![1]).toBeGreaterThanOrEqual(20);
+    expect(fired[0]![1]).toBeLessThan(60);
+    expect(fired[1]![1]).toBeGreaterThanOrEqual(60);
+  });
+
+  it('runs a timer a firing timer sets for now in a later turn, not in the same one', async () => {
+    const clock = new SlottedClock(10);
+    const order: string[] = [];
+    clock.setTimeout(() => {
+      order.push('first');
+      clock.setTimeout(() => order.push('set by first'), 0);
+      queueMicrotask(() => order.push('microtask of first'));
+    }, 1);
+    await sleep(100);
+    expect(order).toEqual(['first', 'microtask of first', 'set by first']);
   });
 });
