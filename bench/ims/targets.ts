@@ -115,8 +115,13 @@ export async function kamailioImsTarget(children: number, allocator: KamailioAll
 
 /** The all-in-one's command line, as a template: placeholders {port} {wsPort} {dataDir}. */
 export const TIDEWATER_DEFAULT_CMD =
-  // pinned to one core: no parallel GC threads competing for it, and a 16 MiB young generation (as bench:proxy)
-  `node --single-threaded-gc --max-semi-space-size=16 ${TIDEWATER_PROGRAM} all-in-one --data-dir {dataDir} ` +
+  // Pinned to one core: no parallel GC threads competing for it, and a 16 MiB young generation (as
+  // bench:proxy). No memory reducer: some 30 s after a load stops, V8 shrinks the heap with three
+  // full collections, and when load comes back the node then spends its first second growing it
+  // again (scavenges every 10-20 ms, a full collection every half second): at half the maximum
+  // call rate after the 35 s pause, 52-200 calls were refused as overload in each of six runs, and
+  // none in three without it (docs/performance.md, 2026-11-27 midday).
+  `node --single-threaded-gc --max-semi-space-size=16 --no-memory-reducer ${TIDEWATER_PROGRAM} all-in-one --data-dir {dataDir} ` +
   '--bind 127.0.0.1 --sip-port {port} --ws-port {wsPort} --tls-port 0 --wss-port 0 --hss-port 0 --hss-provisioning-port 0 --xdms-port 0 --portal-port 0 --metrics-port 0';
 
 /**
