@@ -287,8 +287,8 @@ export class ProxyTransaction implements ClientTransactionHandler {
     for (const b of this.branches) b.tx?.handOver(this.core.afterRelease);
     this.branches = [];
     this.req = RELEASED_REQUEST;
-    // The client transactions keep this object as their handler for their RFC 6026 timers: let
-    // go of the request context (and the request it holds) and the service.
+    // Whatever may still reach this object (a failover attempt's wrapper, a response queued
+    // before the hand-over) finds no request context, request or service held here.
     this.tags = RELEASED_TAGS;
     this.service = undefined;
     this.core.untrack(this.server);
