@@ -3,11 +3,22 @@
  * SipStack whose transport is a function call. A scripted caller and callee (whose own work is
  * not timed) play INVITE/100/180/200/ACK/BYE/200 through it. `tsx bench/proxy-inproc.bench.ts`
  * (CALLS=20000). Complements bench:proxy, which measures the real thing with SIPp and Kamailio.
+ *
+ * HOPS=n (default 0) puts n services of the same core between the one that takes the call and
+ * the callee, as the all-in-one's edge, S-CSCF and MMTel AS are: each forwards to the next over
+ * an in-process hop (LocalHop), whose work runs on the microtask queue. With hops, each step of
+ * the call therefore waits for a turn of the event loop before the next, and its time runs
+ * until then (one loop turn per step included). SETTLE=1 times HOPS=0 the same way: the
+ * difference between `HOPS=0 SETTLE=1` and `HOPS=n` is what n such hops cost a call.
  */
 import { ProxyCore, SipStack, SipRequest, SipResponse, makeResponse, parseMessage, parseUri, serializeMessage } from '../src/sip/index.js';
 import type { Flow, SendTarget } from '../src/sip/transport/types.js';
+import type { RequestContext } from '../src/sip/proxy/service.js';
 
 const CALLS = Number(process.env.CALLS ?? 20000);
+const HOPS = Number(process.env.HOPS ?? 0);
+if (!Number.isInteger(HOPS) || HOPS < 0) throw new Error(`HOPS must be a whole number >= 0, got ${process.env.HOPS}`);
+const SETTLE = HOPS > 0 || process.env.SETTLE === '1';
 const PROXY = { address: '127.0.0.1', port: 5060 };
 const UAC = { address: '127.0.0.1', port: 5080 };
 const UAS = { address: '127.0.0.1', port: 5090 };
@@ -29,10 +40,14 @@ const transport = {
   },
 };
 const stack = new SipStack({ transport, autoTrying: false });
+const CALLEE = parseUri(`sip:bob@${UAS.address}:${UAS.port}`);
+/** Where the service before hop `i` sends the call: to hop `i`, or to the callee after the last. */
+const onward = (i: number) => (i < HOPS ? { routes: [`<sip:hop${i}.invalid;lr>`] } : { uri: CALLEE });
 const core = new ProxyCore({
   transactions: stack,
   listeners: [{ protocol: 'UDP', host: PROXY.address, port: PROXY.port }],
-  defaultService: { hosts: [], onInitialRequest: (ctx) => ctx.forward({ uri: parseUri(`sip:bob@${UAS.address}:${UAS.port}`) }) },
+  services: Array.from({ length: HOPS }, (_, i) => ({ hosts: [`hop${i}.invalid`], onInitialRequest: (ctx: RequestContext) => ctx.forward(onward(i + 1)) })),
+  defaultService: { hosts: [], onInitialRequest: (ctx) => ctx.forward(onward(0)) },
 });
 stack.setUser(core);
 
@@ -54,10 +69,21 @@ function inDialog(method: string, n: number, cseq: number, branch: string, rr: s
 }
 
 let busyNs = 0n;
+/** When SETTLE: when the step's message went into the stack. */
+let stepStart = 0n;
+/** Without hops, what a message sets off is done when `receive` returns. */
 function deliver(data: Buffer, flow: Flow): void {
   const t = process.hrtime.bigint();
   stack.receive({ data, flow });
-  busyNs += process.hrtime.bigint() - t;
+  if (SETTLE) stepStart = t;
+  else busyNs += process.hrtime.bigint() - t;
+}
+/** Runs one step of the call and, when SETTLE, times it from its delivery to the event loop's next turn. */
+async function step(fn: () => void): Promise<void> {
+  fn();
+  if (!SETTLE) return;
+  await new Promise((r) => setImmediate(r));
+  busyNs += process.hrtime.bigint() - stepStart;
 }
 /** The callee's answer to the last request the proxy sent it. */
 function answer(status: number, body = ''): void {
@@ -72,14 +98,15 @@ function answer(status: number, body = ''): void {
 
 async function call(n: number): Promise<void> {
   outbox.length = 0;
-  deliver(invite(n), uacFlow);
-  answer(180);
-  answer(200, SDP);
-  const ok = parseMessage(outbox[outbox.length - 1]!.data) as SipResponse;
+  await step(() => deliver(invite(n), uacFlow));
+  await step(() => answer(180));
+  await step(() => answer(200, SDP));
+  const ok = parseMessage([...outbox].reverse().find((o) => o.to === UAC.port)!.data) as SipResponse;
+  if (ok.status !== 200) throw new Error(`call ${n}: the caller got ${ok.status}, not the 200`);
   const rr = ok.getAll('record-route').reverse();
-  deliver(inDialog('ACK', n, 1, `z9hG4bK-${n}-2`, rr), uacFlow);
-  deliver(inDialog('BYE', n, 2, `z9hG4bK-${n}-3`, rr), uacFlow);
-  answer(200);
+  await step(() => deliver(inDialog('ACK', n, 1, `z9hG4bK-${n}-2`, rr), uacFlow));
+  await step(() => deliver(inDialog('BYE', n, 2, `z9hG4bK-${n}-3`, rr), uacFlow));
+  await step(() => answer(200));
   if (n % 200 === 0) await new Promise((r) => setImmediate(r));
 }
 
@@ -90,7 +117,7 @@ const t0 = performance.now();
 for (let i = 2000; i < 2000 + CALLS; i++) await call(i);
 const wall = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
-console.log(`${CALLS} calls through the proxy core in-process (no sockets), Node ${process.version}`);
+console.log(`${CALLS} calls through the proxy core in-process (no sockets), ${HOPS} in-process service hops${SETTLE ? ', each step timed until the next turn of the event loop' : ''}, Node ${process.version}`);
 console.log(`  proxy JS time per call:       ${(Number(busyNs) / 1000 / CALLS).toFixed(1)} us (6 messages in, 7 out, timers included)`);
 console.log(`  process CPU per call (all):   ${((cpu.user + cpu.system) / CALLS).toFixed(1)} us (includes the scripted caller and callee)`);
 console.log(`  wall per call:                ${((wall * 1000) / CALLS).toFixed(1)} us`);
