@@ -116,6 +116,10 @@ describe('startProcess', () => {
     const grandchild = Number(line.split(' ')[1]);
     expect(isRunning(grandchild)).toBe(true);
     await proc.stop();
+    // The grandchild closes its end of the output pipe (which lets stop() resolve) a moment
+    // before the kernel marks it a zombie; on a busy machine that moment can be seen here.
+    const deadline = Date.now() + 2_000;
+    while (isRunning(grandchild) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(isRunning(grandchild)).toBe(false);
   });
 
