@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { freePort, freePortExcept, freeUdpTcpPort, isPortBound, requireTool, startProcess } from './tools.js';
 
 function bindUdp(port: number): Promise<void> {
@@ -118,9 +118,7 @@ describe('startProcess', () => {
     await proc.stop();
     // The grandchild closes its end of the output pipe (which lets stop() resolve) a moment
     // before the kernel marks it a zombie; on a busy machine that moment can be seen here.
-    const deadline = Date.now() + 2_000;
-    while (isRunning(grandchild) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    expect(isRunning(grandchild)).toBe(false);
+    await vi.waitFor(() => expect(isRunning(grandchild)).toBe(false), { timeout: 2_000 });
   });
 
   it('reports a line that is only printed later, and fails when none comes before exit', async () => {
