@@ -15,10 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-
-/** `[pid:isolate]   1234 ms: pause=... gc=s ...`: the time and the name=value pairs. */
-const LINE = /^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: (.*)$/;
-const PAIR = /([a-z_.]+)=([0-9.]+)%?/g;
+import { gcLines } from './lib/gc-log.js';
 
 interface Kind {
   count: number;
@@ -42,21 +39,14 @@ function summarise(text: string, from = 0, to = Number.POSITIVE_INFINITY): GcSum
   const kinds = new Map<string, Kind>();
   let firstMs = Number.NaN;
   let lastMs = Number.NaN;
-  for (const line of text.split('\n')) {
-    const m = LINE.exec(line);
-    if (m === null) continue;
-    const at = Number(m[1]);
+  for (const { at, kind, fields } of gcLines(text)) {
     if (at < from || at > to) continue;
-    const fields = new Map<string, string>();
-    for (const p of (m[2] ?? '').matchAll(PAIR)) fields.set(p[1]!, p[2]!);
-    const gc = /gc=([a-z]+)/.exec(m[2] ?? '')?.[1];
-    if (gc === undefined) continue;
     if (Number.isNaN(firstMs)) firstMs = at;
     lastMs = at;
-    const name = KIND_NAMES[gc] ?? gc;
+    const name = KIND_NAMES[kind] ?? kind;
     let k = kinds.get(name);
     if (k === undefined) kinds.set(name, (k = { count: 0, pauseMs: 0, incrementalMs: 0, promoted: 0, survived: 0 }));
-    const num = (key: string): number => Number(fields.get(key) ?? 0);
+    const num = (key: string): number => fields.get(key) ?? 0;
     k.count++;
     k.pauseMs += num('pause');
     k.incrementalMs += num('incremental');
