@@ -49,6 +49,19 @@ describe('the HSS cache', () => {
     expect(asked).toEqual(['mar a@x', 'mar a@x']);
   });
 
+  it('drops the expired answers while new questions come in, without waiting for the sweep', async () => {
+    let now = 0;
+    const { hss } = countingHss();
+    const cache = new CachedHss(hss, { ttlMs: 1000, now: () => now });
+    for (let i = 0; i < 100; i++) await cache.authVector(`u${i}@x`, `sip:u${i}@x`);
+    now = 500;
+    await cache.authVector('v@x', 'sip:v@x');
+    expect(cache.entries).toBe(101);
+    now = 1001;
+    await cache.authVector('w@x', 'sip:w@x');
+    expect(cache.entries).toBe(2);
+  });
+
   it('lets expired answers go by itself once lookups stop, so an idle node keeps none', async () => {
     const { hss } = countingHss();
     const cache = new CachedHss(hss, { ttlMs: 50 });

@@ -51,6 +51,8 @@ export const TOKEN_PREFIX = 'odi-';
 const TIMER = 'isc-as';
 const DEFAULT_TOKEN_TTL_MS = 300_000;
 const DEFAULT_MAX_TOKENS = 200_000;
+/** How often at most {@link Isc} looks for expired tokens. */
+const EVICT_EVERY_MS = 1_000;
 
 /** Where a served user's request is in its service chain. */
 export interface ServiceState {
@@ -122,6 +124,7 @@ export class Isc {
   private readonly ttl: number;
   private readonly max: number;
   private readonly now: () => number;
+  private nextEvict = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: IscOptions) {
     this.host = opts.host.toLowerCase();
@@ -315,16 +318,33 @@ export class Isc {
     return undefined;
   }
 
-  /** Entries are kept in expiry order (one TTL for all): a few expired ones go on every insert. */
+  /**
+   * Entries are kept in expiry order (one TTL for all), so the expired ones are at the front.
+   * Deleted tokens stay in the Map's table as holes until V8 rebuilds it, and an iteration from
+   * the front steps over each of them: the front is looked at once a second at most, when all
+   * the expired tokens go, and a full table loses its oldest sixteenth at once. A lookup never
+   * returns an expired token.
+   */
   private store(token: string, entry: Entry): void {
     const now = this.now();
-    let n = 0;
+    if (now >= this.nextEvict) {
+      this.nextEvict = now + EVICT_EVERY_MS;
+      this.evict((e) => e.expiresAt <= now);
+    }
+    if (this.tokens.size >= this.max) {
+      let n = Math.max(1, this.max >> 4);
+      this.evict(() => n-- > 0);
+    }
+    this.tokens.set(token, entry);
+  }
+
+  /** Drops tokens from the front (the oldest) while `take` says so. */
+  private evict(take: (e: Entry) => boolean): void {
     for (const [k, e] of this.tokens) {
-      if ((e.expiresAt > now && this.tokens.size < this.max) || n++ >= 8) break;
+      if (!take(e)) break;
       this.tokens.delete(k);
       this.dropPending(e.leg);
     }
-    this.tokens.set(token, entry);
   }
 }
 
