@@ -166,6 +166,20 @@ describe('MemoryNonceCountStore', () => {
     expect(store.size).toBe(1);
   });
 
+  it('keeps refusing replays of live nonces while old ones expire in large numbers', () => {
+    const clock = new FakeClock();
+    const store = new MemoryNonceCountStore({ clock });
+    for (let i = 0; i < 5_000; i++) {
+      expect(store.checkAndAdvance(`n${i}`, 1, 1_000)).toBe(true);
+      clock.advance(1);
+    }
+    // nonces older than a second (plus the at most one second the store waits between looks) are gone
+    expect(store.size).toBeLessThanOrEqual(2_000);
+    expect(store.checkAndAdvance('n4999', 1, 1_000)).toBe(false);
+    expect(store.checkAndAdvance('n4999', 2, 1_000)).toBe(true);
+    expect(store.checkAndAdvance('n4500', 1, 1_000)).toBe(false);
+  });
+
   it('refuses a nonce evicted for room rather than accepting its replay', () => {
     const clock = new FakeClock();
     const store = new MemoryNonceCountStore({ clock, maxEntries: 2 });
