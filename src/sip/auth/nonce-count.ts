@@ -72,7 +72,7 @@ export class MemoryNonceCountStore implements NonceCountStore {
   }
 
   checkAndAdvance(nonce: string, nc: number, ttlMs?: number): boolean {
-    if (!(Number.isSafeInteger(nc) && nc >= 1)) return false;
+    if (!Number.isSafeInteger(nc) || nc < 1) return false;
     const now = this.clock.now();
     this.dropExpired(now);
     const seen = this.counts.get(nonce);
@@ -83,9 +83,8 @@ export class MemoryNonceCountStore implements NonceCountStore {
     }
     const expiresAt = now + (ttlMs ?? this.defaultTtlMs);
     if (expiresAt <= this.evictedHorizon) return false;
-    const kept = nonce;
-    this.counts.set(kept, nc);
-    this.queued.push(kept);
+    this.counts.set(nonce, nc);
+    this.queued.push(nonce);
     this.expiries.push(expiresAt);
     if (this.counts.size > this.maxEntries) this.evictOldest();
     return true;
