@@ -6,7 +6,7 @@
  * them: in memory, next to the store, because only the one process owning the data sweeps it.
  */
 import { checkExpectedVersion, pageLimit, resultLimit, type CasResult, type Page, type PageRequest } from '../common.js';
-import { checkAor, checkData, checkFlowId, checkNow, copyBinding, leaseEnd } from '../registration-records.js';
+import { checkAor, checkData, checkFlowId, checkNow, leaseEnd } from '../registration-records.js';
 import type {
   Binding,
   BindingRef,
@@ -41,7 +41,7 @@ export function claimFromIndex(index: RegistrationIndex, leases: LocalLeases, no
     for (const { aor } of index.expired(now, count)) {
       if (aors.has(aor)) continue;
       aors.add(aor);
-      const stored = index.record(aor)!;
+      const stored = index.snapshot(aor)!;
       stored.bindings.forEach((binding, position) => {
         if (binding.expiresAt <= now) candidates.push({ aor, position, binding, version: stored.version });
       });
@@ -50,7 +50,7 @@ export function claimFromIndex(index: RegistrationIndex, leases: LocalLeases, no
   };
   return leases
     .claimDue(due, limit, now, until, (c) => `${c.aor}\n${c.position}`, (c) => c.version)
-    .map((c) => ({ aor: c.aor, binding: copyBinding(c.binding), version: c.version }));
+    .map((c) => ({ aor: c.aor, binding: c.binding, version: c.version }));
 }
 
 export class MemoryRegistrationStore implements RegistrationStore {
