@@ -134,6 +134,47 @@ describe('the edge (P-CSCF)', () => {
     expect(await from(user(0))).toEqual([`<${user(1)}>`]);
   });
 
+  it('keeps serving a flow as the users on it register, leave and expire, and sweeps what expired', async () => {
+    const { edge, advance } = setup();
+    const registerUser = async (user: string, expires: number) => {
+      const reg = registerReq().clone();
+      reg.set('from', `<${user}>;tag=f`);
+      reg.set('to', `<${user}>`);
+      const ctx = await run(new RecordingContext(reg, flowA), (c) => edge.onInitialRequest(c));
+      const res = makeResponse(ctx.request, 200, 'OK', 't');
+      if (expires > 0) res.append('contact', `<sip:a@192.0.2.1:5070>;expires=${expires}`);
+      res.append('p-associated-uri', `<${user}>`);
+      edge.onResponse({ response: res, request: ctx.request, branch: 0, replace() {}, forward() {} } as ResponseContext);
+    };
+    const from = async (identity: string) => {
+      const req = invite();
+      req.set('from', `<${identity}>;tag=x`);
+      const ctx = await run(new RecordingContext(req, flowA), (c) => edge.onInitialRequest(c));
+      return ctx.outcome?.kind === 'respond' ? ctx.response.status : ctx.request.getAll('p-asserted-identity')[0];
+    };
+    const one = 'sip:6505550001@example.com';
+    const two = 'sip:6505550002@example.com';
+    await registerUser(one, 600);
+    expect(await from(two)).toBe(`<${one}>`);
+    await registerUser(two, 600);
+    expect([await from(one), await from(two)]).toEqual([`<${one}>`, `<${two}>`]);
+    await registerUser(one, 0);
+    expect([await from(one), await from(two)]).toEqual([`<${two}>`, `<${two}>`]);
+    await registerUser(one, 60);
+    expect(await from(one)).toBe(`<${one}>`);
+    advance(61_000);
+    edge.sweep();
+    expect(edge.registeredFlows).toBe(1);
+    expect(await from(one)).toBe(`<${two}>`);
+    await registerUser(two, 0);
+    expect(await from(two)).toBe(403);
+    expect(edge.registeredFlows).toBe(0);
+    await registerUser(two, 60);
+    advance(61_000);
+    edge.sweep();
+    expect(edge.registeredFlows).toBe(0);
+  });
+
   it('refuses the flow again once its registration expired or was removed', async () => {
     const { edge, advance } = setup();
     await registerA(edge, 60);

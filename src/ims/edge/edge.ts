@@ -35,6 +35,55 @@ export interface FlowRegistration {
   readonly expiresAt: number;
 }
 
+/** Times are split at 2^24 ms so both halves are small integers, kept unboxed in their fields. */
+const TIME_SPLIT = 0x1000000;
+
+/**
+ * What the edge keeps of one AoR a flow registered: a {@link FlowRegistration} as one object,
+ * the identity list as its one string when the set has one identity, and the expiry as two
+ * small integers. The edge keeps one per registered client for as long as it is registered,
+ * and every full collection marks each object of them (see registration-index.ts).
+ */
+class Learnt {
+  private readonly expiresHigh: number;
+  private readonly expiresLow: number;
+
+  constructor(
+    readonly aor: string,
+    /** P-Associated-URI, default identity first: the list, or its one member. */
+    private readonly identities: string | readonly string[],
+    readonly serviceRoute: readonly string[],
+    expiresAt: number,
+  ) {
+    this.expiresHigh = Math.floor(expiresAt / TIME_SPLIT);
+    this.expiresLow = expiresAt - this.expiresHigh * TIME_SPLIT;
+  }
+
+  static of(aor: string, r: FlowRegistration): Learnt {
+    return new Learnt(aor, r.identities.length === 1 ? r.identities[0]! : r.identities, r.serviceRoute, r.expiresAt);
+  }
+
+  /** Registered and not expired at `now`, with at least one identity not barred. */
+  live(now: number): boolean {
+    return this.expiresHigh * TIME_SPLIT + this.expiresLow > now && this.identities.length > 0;
+  }
+
+  expiredAt(now: number): boolean {
+    return this.expiresHigh * TIME_SPLIT + this.expiresLow <= now;
+  }
+
+  has(identity: string): boolean {
+    return typeof this.identities === 'string' ? this.identities === identity : this.identities.includes(identity);
+  }
+
+  get defaultIdentity(): string {
+    return typeof this.identities === 'string' ? this.identities : this.identities[0]!;
+  }
+}
+
+/** What a flow registered: most flows are one client with one AoR, kept without a map. */
+type FlowRegistrations = Learnt | Map<string, Learnt>;
+
 export interface EdgeOptions {
   /** The edge's service host (e.g. `pcscf.example.com`). */
   readonly host: string;
@@ -77,7 +126,7 @@ const CLIENT_IDENTITY_HEADERS = ['p-asserted-identity', 'p-preferred-identity'];
 
 export class EdgeService implements ProxyService {
   readonly hosts: readonly string[];
-  private readonly flows = new Map<string, Map<string, FlowRegistration>>();
+  private readonly flows = new Map<string, FlowRegistrations>();
   /** Service-Routes, the same for every client of a core: one copy each. */
   private readonly routes = new StringPool(256);
   private readonly now: () => number;
@@ -99,7 +148,10 @@ export class EdgeService implements ProxyService {
   private async recoverThenOriginate(ctx: RequestContext, flow: Flow): Promise<void> {
     ctx.defer();
     const regs = await this.opts.recover!(flow.id);
-    if (regs.size && !this.flows.has(flow.id)) this.flows.set(flow.id, new Map(regs));
+    if (regs.size && !this.flows.has(flow.id)) {
+      const learnt = [...regs].map(([aor, r]) => Learnt.of(aor, r));
+      this.flows.set(flow.id, learnt.length === 1 ? learnt[0]! : new Map(learnt.map((l) => [l.aor, l])));
+    }
     this.originating(ctx, flow);
   }
 
@@ -124,8 +176,12 @@ export class EdgeService implements ProxyService {
   sweep(): void {
     const now = this.now();
     for (const [flowId, regs] of this.flows) {
-      for (const [aor, reg] of regs) if (reg.expiresAt <= now) regs.delete(aor);
-      if (regs.size === 0) this.flows.delete(flowId);
+      if (regs instanceof Learnt) {
+        if (regs.expiredAt(now)) this.flows.delete(flowId);
+        continue;
+      }
+      for (const [aor, reg] of regs) if (reg.expiredAt(now)) regs.delete(aor);
+      this.settle(flowId, regs);
     }
   }
 
@@ -161,7 +217,7 @@ export class EdgeService implements ProxyService {
    * or SBC behind one connection): a wanted identity is first looked up as the AoR it was
    * registered under, so a request costs the same whatever the number of users on its flow.
    */
-  private assertedIdentity(req: SipRequest, regs: ReadonlyMap<string, FlowRegistration>, now: number): { impu: string; serviceRoute: readonly string[] } | undefined {
+  private assertedIdentity(req: SipRequest, regs: FlowRegistrations, now: number): { impu: string; serviceRoute: readonly string[] } | undefined {
     const wanted: string[] = [];
     const ppi = req.has('p-preferred-identity') ? req.nameAddrs('p-preferred-identity') : [];
     for (const p of ppi) {
@@ -170,13 +226,18 @@ export class EdgeService implements ProxyService {
     }
     const from = impuOf(req.from.uri);
     if (from) wanted.push(from);
+    if (regs instanceof Learnt) {
+      if (!regs.live(now)) return undefined;
+      for (const w of wanted) if (regs.has(w)) return { impu: w, serviceRoute: regs.serviceRoute };
+      return { impu: regs.defaultIdentity, serviceRoute: regs.serviceRoute };
+    }
     for (const w of wanted) {
       const r = regs.get(w);
-      if (r && live(r, now) && r.identities.includes(w)) return { impu: w, serviceRoute: r.serviceRoute };
+      if (r && r.live(now) && r.has(w)) return { impu: w, serviceRoute: r.serviceRoute };
       // Another identity of the set of a registered AoR (an implicit registration).
-      for (const other of regs.values()) if (other !== r && live(other, now) && other.identities.includes(w)) return { impu: w, serviceRoute: other.serviceRoute };
+      for (const other of regs.values()) if (other !== r && other.live(now) && other.has(w)) return { impu: w, serviceRoute: other.serviceRoute };
     }
-    for (const r of regs.values()) if (live(r, now)) return { impu: r.identities[0]!, serviceRoute: r.serviceRoute };
+    for (const r of regs.values()) if (r.live(now)) return { impu: r.defaultIdentity, serviceRoute: r.serviceRoute };
     return undefined;
   }
 
@@ -187,10 +248,14 @@ export class EdgeService implements ProxyService {
     const aor = impuOf(req.to.uri);
     if (!flowId || !aor) return;
     const expires = registeredFor(req, res);
-    let regs = this.flows.get(flowId);
+    const regs = this.flows.get(flowId);
     if (expires <= 0) {
-      regs?.delete(aor);
-      if (regs?.size === 0) this.flows.delete(flowId);
+      if (regs instanceof Learnt) {
+        if (regs.aor === aor) this.flows.delete(flowId);
+      } else if (regs) {
+        regs.delete(aor);
+        this.settle(flowId, regs);
+      }
       return;
     }
     const associated = res.has('p-associated-uri') ? res.nameAddrs('p-associated-uri').map((n) => impuOf(n.uri)) : [];
@@ -200,8 +265,17 @@ export class EdgeService implements ProxyService {
     const identities = associated.filter((i): i is string => i !== undefined).map((i) => (i === key ? key : ownString(i)));
     if (!identities.length) identities.push(key);
     const serviceRoute = res.has('service-route') ? this.routes.list(res.nameAddrs('service-route').map((n) => `<${n.uri.toString()}>`)) : [];
-    if (!regs) this.flows.set(ownString(flowId), (regs = new Map()));
-    regs.set(key, { identities: Object.freeze(identities), serviceRoute, expiresAt: this.now() + expires * 1000 });
+    const learnt = new Learnt(key, identities.length === 1 ? identities[0]! : Object.freeze(identities), serviceRoute, this.now() + expires * 1000);
+    if (regs === undefined) this.flows.set(ownString(flowId), learnt);
+    else if (!(regs instanceof Learnt)) regs.set(key, learnt);
+    else if (regs.aor === key) this.flows.set(flowId, learnt);
+    else this.flows.set(flowId, new Map([[regs.aor, regs], [key, learnt]]));
+  }
+
+  /** A flow's map after removals: gone when empty, its one entry alone when one is left. */
+  private settle(flowId: string, regs: Map<string, Learnt>): void {
+    if (regs.size === 0) this.flows.delete(flowId);
+    else if (regs.size === 1) this.flows.set(flowId, regs.values().next().value!);
   }
 
   // ---- core side ---------------------------------------------------------------------------
@@ -237,10 +311,6 @@ function registeredFor(req: SipRequest, res: SipResponse): number {
     if (e > best) best = e;
   }
   return best;
-}
-
-function live(r: FlowRegistration, now: number): boolean {
-  return r.expiresAt > now && r.identities.length > 0;
 }
 
 function hasOption(req: SipRequest, header: string, option: string): boolean {
