@@ -21,6 +21,7 @@ import {
   type Uri,
 } from '../../sip/index.js';
 import { ownString, StringPool } from '../../storage/kept-strings.js';
+import { timeHigh, timeLow, timeOf } from '../../storage/kept-times.js';
 import { impuOf } from '../identity.js';
 import type { FlowTokens } from './flow-token.js';
 import { mediaMismatch } from './media.js';
@@ -35,14 +36,11 @@ export interface FlowRegistration {
   readonly expiresAt: number;
 }
 
-/** Times are split at 2^24 ms so both halves are small integers, kept unboxed in their fields. */
-const TIME_SPLIT = 0x1000000;
-
 /**
  * What the edge keeps of one AoR a flow registered: a {@link FlowRegistration} as one object,
  * the identity list as its one string when the set has one identity, and the expiry as two
- * small integers. The edge keeps one per registered client for as long as it is registered,
- * and every full collection marks each object of them (see registration-index.ts).
+ * small integers (kept-times.ts). The edge keeps one per registered client for as long as it
+ * is registered, and every full collection marks each object of them (registration-index.ts).
  */
 class Learnt {
   private readonly expiresHigh: number;
@@ -55,8 +53,8 @@ class Learnt {
     readonly serviceRoute: readonly string[],
     expiresAt: number,
   ) {
-    this.expiresHigh = Math.floor(expiresAt / TIME_SPLIT);
-    this.expiresLow = expiresAt - this.expiresHigh * TIME_SPLIT;
+    this.expiresHigh = timeHigh(expiresAt);
+    this.expiresLow = timeLow(expiresAt, this.expiresHigh);
   }
 
   static of(aor: string, r: FlowRegistration): Learnt {
@@ -65,11 +63,11 @@ class Learnt {
 
   /** Registered and not expired at `now`, with at least one identity not barred. */
   live(now: number): boolean {
-    return this.expiresHigh * TIME_SPLIT + this.expiresLow > now && this.identities.length > 0;
+    return timeOf(this.expiresHigh, this.expiresLow) > now && this.identities.length > 0;
   }
 
   expiredAt(now: number): boolean {
-    return this.expiresHigh * TIME_SPLIT + this.expiresLow <= now;
+    return timeOf(this.expiresHigh, this.expiresLow) <= now;
   }
 
   has(identity: string): boolean {

@@ -6,19 +6,17 @@
  * The records are kept in a packed form of their own, because every full collection of the
  * garbage collector marks each object they are made of, and with 100,000 registered users that
  * marking is what the slowest event-loop turns were made of (docs/performance.md, 2026-11-27
- * night and 2026-11-28). A binding is one object with every field in it: the received-from
- * address inline, a one-URI Path as its string, its two times as pairs of small integers (a
- * double held in a field is an object of its own), and the next binding of its AoR linked from
- * it. The expiry heap is a set of parallel arrays, with no object per entry. Reads build
- * {@link Binding} copies, as the store's contract asks of them anyway.
+ * night and late night). A binding is one object with every field in it: the received-from
+ * address inline, a one-URI Path as its string, its two times as pairs of small integers
+ * (kept-times.ts), and the next binding of its AoR linked from it. The expiry heap is a set of
+ * parallel arrays, with no object per entry. Reads build {@link Binding} copies, as the
+ * store's contract asks of them anyway.
  */
 import type { Page } from '../common.js';
 import { ownString } from '../kept-strings.js';
+import { timeHigh, timeLow, timeOf } from '../kept-times.js';
 import type { Binding, BindingRef, RegistrationCounts, RegistrationRecord } from '../registration-store.js';
 import { BinaryHeap } from './binary-heap.js';
-
-/** Times are split at 2^24 ms so both halves are small integers, kept unboxed in their fields. */
-const TIME_SPLIT = 0x1000000;
 
 /** One stored binding (validated by its owner) and the next of its AoR. */
 class StoredBinding {
@@ -44,10 +42,10 @@ class StoredBinding {
   constructor(b: Binding) {
     this.contact = b.contact;
     this.path = b.path.length === 0 ? undefined : b.path.length === 1 ? b.path[0] : b.path;
-    this.expiresHigh = Math.floor(b.expiresAt / TIME_SPLIT);
-    this.expiresLow = b.expiresAt - this.expiresHigh * TIME_SPLIT;
-    this.registeredHigh = Math.floor(b.registeredAt / TIME_SPLIT);
-    this.registeredLow = b.registeredAt - this.registeredHigh * TIME_SPLIT;
+    this.expiresHigh = timeHigh(b.expiresAt);
+    this.expiresLow = timeLow(b.expiresAt, this.expiresHigh);
+    this.registeredHigh = timeHigh(b.registeredAt);
+    this.registeredLow = timeLow(b.registeredAt, this.registeredHigh);
     this.callId = b.callId;
     this.cseq = b.cseq;
     this.q = b.q;
@@ -61,7 +59,7 @@ class StoredBinding {
   }
 
   get expiresAt(): number {
-    return this.expiresHigh * TIME_SPLIT + this.expiresLow;
+    return timeOf(this.expiresHigh, this.expiresLow);
   }
 
   /** A fresh, caller-owned {@link Binding}. */
@@ -73,7 +71,7 @@ class StoredBinding {
       expiresAt: this.expiresAt,
       callId: this.callId,
       cseq: this.cseq,
-      registeredAt: this.registeredHigh * TIME_SPLIT + this.registeredLow,
+      registeredAt: timeOf(this.registeredHigh, this.registeredLow),
     };
     if (this.q !== undefined) out.q = this.q;
     if (this.instanceId !== undefined) out.instanceId = this.instanceId;
@@ -138,11 +136,7 @@ class ExpiryHeap {
   }
 
   push(at: number, aor: string, version: number, position: number): void {
-    if (this.size === this.at.length) {
-      const grown = new Float64Array(this.at.length * 2);
-      grown.set(this.at);
-      this.at = grown;
-    }
+    this.reserve();
     let i = this.size++;
     while (i > 0) {
       const parent = (i - 1) >> 1;
@@ -164,19 +158,23 @@ class ExpiryHeap {
     this.truncate();
   }
 
-  /** Restores the heap order over the `size` entries put by {@link put} in any order, in O(n). */
+  /** Restores the heap order over entries added by {@link append} in any order, in O(n). */
   heapify(): void {
     for (let i = (this.size >> 1) - 1; i >= 0; i--) this.siftDown(i, this.at[i]!, this.aors[i]!, this.versions[i]!, this.positions[i]!);
   }
 
   /** Appends an entry without ordering it: for a rebuild followed by {@link heapify}. */
   append(at: number, aor: string, version: number, position: number): void {
-    if (this.size === this.at.length) {
-      const grown = new Float64Array(this.at.length * 2);
-      grown.set(this.at);
-      this.at = grown;
-    }
+    this.reserve();
     this.put(this.size++, at, aor, version, position);
+  }
+
+  /** Room for one more entry. */
+  private reserve(): void {
+    if (this.size < this.at.length) return;
+    const grown = new Float64Array(this.at.length * 2);
+    grown.set(this.at);
+    this.at = grown;
   }
 
   private siftDown(start: number, at: number, aor: string, version: number, position: number): void {
