@@ -23,12 +23,12 @@ const gc = runInNewContext('gc') as () => void;
 const users = Number(process.argv[2] ?? 100_000);
 const store = new MemoryRegistrationStore();
 const versions = new Array<number>(users).fill(0);
-const PATH = ['<sip:edge.example.com:5058;lr>'];
 
 function binding(i: number, now: number): Binding {
   return {
     contact: `<sip:u${i}@10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:5060;transport=udp>`,
-    path: [`<sip:${(i * 2654435761) % 4294967296 >>> 0}@edge.example.com:5058;lr;ob>`, ...PATH.slice(1)],
+    // The edge's Path names the client's flow in a token of its own: one value per client.
+    path: [`<sip:${(i * 2654435761) % 4294967296 >>> 0}@edge.example.com:5058;lr;ob>`],
     expiresAt: now + 3_600_000,
     callId: `${(i * 7919).toString(36)}-${now.toString(36)}@10.0.0.1`,
     cseq: 2,
