@@ -233,10 +233,11 @@ export abstract class SipMessage {
       this.modified(canon);
       return value;
     }
-    const items = splitList(value);
-    const first = items.shift();
-    if (items.length === 0) this.lines.splice(i, 1);
-    else this.lines[i] = HeaderLine.make(canon, items.join(', '));
+    // Only the first item is cut out: a response's Vias echoed on one line by the UAS are popped
+    // once per hop, and splitting the whole list each time cost a string per item per hop.
+    const end = endOfListItem(value, 0, value.length);
+    const first = value.slice(0, trimEnd(value, 0, end));
+    this.lines[i] = HeaderLine.make(canon, restOfList(value, end));
     this.modified(canon);
     return first;
   }
@@ -246,9 +247,9 @@ export abstract class SipMessage {
     const canon = canonicalName(name);
     const i = this.indexOf(canon);
     if (i < 0) return this.prepend(canon, value);
-    const items = splitList(this.headers[i]!.value);
-    items[0] = value;
-    this.lines[i] = HeaderLine.make(canon, items.join(', '));
+    const old = this.headers[i]!.value;
+    const end = endOfListItem(old, 0, old.length);
+    this.lines[i] = HeaderLine.make(canon, end === old.length ? value : `${value}, ${restOfList(old, end)}`);
     this.modified(canon);
   }
 
@@ -411,6 +412,11 @@ export abstract class SipMessage {
   get expires(): number | undefined {
     return countOf(this.line('expires'), 'expires', MAX_CSEQ);
   }
+}
+
+/** The items of a list value after the comma at `comma`, LWS before the first trimmed. */
+function restOfList(value: string, comma: number): string {
+  return value.slice(skipWs(value, comma + 1, value.length));
 }
 
 /** Every Via value of `lines`, top first; throws on an empty or malformed one (§20.42, §25.1). */

@@ -212,4 +212,34 @@ describe('decoded header lists after edits', () => {
     expect(again.vias.map((v) => v.branch)).toEqual(['z9hG4bKghi']);
     expect(again.routes).toEqual([]);
   });
+
+  it('pops and rewrites the first value of a list line and keeps the rest of it as it was', () => {
+    const m = parseMessage(
+      crlf([
+        'OPTIONS sip:b@example.com SIP/2.0',
+        'Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1 ,  SIP/2.0/UDP b.example.com;branch=z9hG4bK2;x="p, q",SIP/2.0/TCP c.example.com;branch=z9hG4bK3',
+        'From: <sip:a@example.com>;tag=1',
+        'To: <sip:b@example.com>',
+        'Call-ID: c',
+        'CSeq: 1 OPTIONS',
+        'Route: "P, one" <sip:p1.example.com;lr>;x="a,b" , <sip:p2.example.com;lr>',
+      ]),
+    ) as SipRequest;
+    expect(m.popFirstValue('route')).toBe('"P, one" <sip:p1.example.com;lr>;x="a,b"');
+    expect(m.get('route')).toBe('<sip:p2.example.com;lr>');
+    expect(m.popVia()!.host).toBe('a.example.com');
+    expect(m.get('via')).toBe('SIP/2.0/UDP b.example.com;branch=z9hG4bK2;x="p, q",SIP/2.0/TCP c.example.com;branch=z9hG4bK3');
+    m.vias[0]!.params.set('received', '192.0.2.1');
+    m.commitTopVia();
+    expect(m.get('via')).toBe('SIP/2.0/UDP b.example.com;branch=z9hG4bK2;x="p, q";received=192.0.2.1, SIP/2.0/TCP c.example.com;branch=z9hG4bK3');
+    const again = parseMessage(serializeMessage(m)) as SipRequest;
+    expect(again.vias.map((v) => [v.host, v.branch])).toEqual([
+      ['b.example.com', 'z9hG4bK2'],
+      ['c.example.com', 'z9hG4bK3'],
+    ]);
+    expect(again.vias[0]!.params.get('x')).toBe('"p, q"');
+    expect(again.popVia()!.host).toBe('b.example.com');
+    expect(again.popVia()!.host).toBe('c.example.com');
+    expect(again.has('via')).toBe(false);
+  });
 });
