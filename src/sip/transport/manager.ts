@@ -166,9 +166,8 @@ export class TransportLayer {
   getFlow(flowId: string): Flow | undefined {
     const connection = this.connections.get(flowId);
     if (connection) return connection.flow;
-    const udp = parseUdpFlowId(flowId);
-    const listener = udp && this.udpListenerAt(udp.local.address, udp.local.port);
-    return listener ? listener.flowTo(udp.remote.address, udp.remote.port) : undefined;
+    const udp = this.udpFlow(flowId);
+    return udp?.listener.flowTo(udp.address, udp.port);
   }
 
   /** Closes a connection flow (reason `local`); false if there is no such connection. */

@@ -61,7 +61,7 @@ function isKeepalive(data: Buffer): boolean {
 }
 
 /** Flows a UDP listener keeps for reuse; a peer heard from after its flow was dropped gets a new one. */
-const KNOWN_FLOWS = 4096;
+export const KNOWN_FLOWS = 4096;
 
 /**
  * One listening UDP socket (RFC 3261 §18: each datagram is one message). Sends go out from the
@@ -72,8 +72,14 @@ export class UdpListener {
   readonly local: Endpoint;
   readonly family: 4 | 6;
   private readonly flowPrefix: string;
-  /** The flows of the peers heard from last, by id, oldest first (see {@link flowTo}). */
-  private readonly flows = new Map<string, Flow>();
+  /**
+   * The flows of the peers heard from last, by address and then port, addresses oldest first
+   * (see {@link flowTo}). Two levels rather than one key per flow: a datagram's flow is then
+   * found without building its id, which every datagram would otherwise cost.
+   */
+  private readonly flows = new Map<string, Map<number, Flow>>();
+  /** Flows held in {@link flows}. */
+  private flowCount = 0;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -127,26 +133,44 @@ export class UdpListener {
 
   /**
    * The flow between this socket and a remote address and port. The same object for the same
-   * peer while it is among the last {@link KNOWN_FLOWS} heard from: every transaction keeps the
+   * peer until {@link KNOWN_FLOWS} newer peers have been heard from: every transaction keeps the
    * flow of its request for as long as it absorbs retransmissions (32 s), and a peer such as an
    * SBC sends thousands of requests in that time.
    */
   flowTo(address: string, port: number): Flow {
-    const id = `${this.flowPrefix}${address}/${port}`;
-    const known = this.flows.get(id);
+    let ports = this.flows.get(address);
+    const known = ports?.get(port);
     if (known !== undefined) return known;
-    const flow: Flow = { id, protocol: 'UDP', local: this.local, remote: { address, port } };
-    if (this.flows.size >= KNOWN_FLOWS) {
-      // The oldest sixteenth at once: deleted entries stay in a Map's table as holes until V8
-      // rebuilds it, and finding the front steps over each, so one scan per new peer (an edge
-      // with many UEs meets new ones all the time) would cost up to the table's capacity.
+    if (this.flowCount >= KNOWN_FLOWS) {
+      // The oldest addresses' flows, a sixteenth of the table or more, at once: deleted entries
+      // stay in a Map's table as holes until V8 rebuilds it, and finding the front steps over
+      // each, so one scan per new peer (an edge with many UEs meets new ones all the time)
+      // would cost up to the table's capacity.
+      // An address with more flows than that (a NAT, an SBC) loses its oldest ports only.
       let n = KNOWN_FLOWS >> 4;
-      for (const k of this.flows.keys()) {
-        this.flows.delete(k);
-        if (--n === 0) break;
+      for (const [a, held] of this.flows) {
+        if (held.size > n) {
+          this.flowCount -= n;
+          for (const p of held.keys()) {
+            held.delete(p);
+            if (--n === 0) break;
+          }
+          break;
+        }
+        this.flows.delete(a);
+        this.flowCount -= held.size;
+        n -= held.size;
+        if (a === address) ports = undefined;
+        if (n === 0) break;
       }
     }
-    this.flows.set(id, flow);
+    const flow: Flow = { id: `${this.flowPrefix}${address}/${port}`, protocol: 'UDP', local: this.local, remote: { address, port } };
+    if (ports === undefined) {
+      ports = new Map();
+      this.flows.set(address, ports);
+    }
+    ports.set(port, flow);
+    this.flowCount++;
     return flow;
   }
 

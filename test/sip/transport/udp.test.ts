@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseUdpFlowId, udpFlowId } from '../../../src/sip/transport/udp.js';
+import { KNOWN_FLOWS, UdpListener, parseUdpFlowId, udpFlowId } from '../../../src/sip/transport/udp.js';
 import { LOOPBACK, Queue, closeAll, harness, sipMessage } from './helpers.js';
 
 afterEach(closeAll);
@@ -79,5 +79,55 @@ describe('UDP transport', () => {
     expect(parseUdpFlowId('UDP/2001:db8::1/5060/not-an-ip/1')).toBeUndefined();
     expect(parseUdpFlowId('UDP/2001:db8::1/5060/::1/70000')).toBeUndefined();
     expect(parseUdpFlowId('TCP/abc-1')).toBeUndefined();
+  });
+});
+
+describe('UDP flow table', () => {
+  async function listener(): Promise<UdpListener> {
+    const l = await UdpListener.bind({ address: LOOPBACK, port: 0, ipv6Only: false, bufferSize: 65536 }, 65535, () => undefined, () => undefined);
+    afterEachClose.push(() => l.close());
+    return l;
+  }
+  const afterEachClose: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    await Promise.all(afterEachClose.splice(0).map((close) => close()));
+  });
+
+  it('gives a peer the same flow object each time, and distinct peers their own', async () => {
+    const l = await listener();
+    const a = l.flowTo('192.0.2.1', 5060);
+    expect(l.flowTo('192.0.2.1', 5060)).toBe(a);
+    expect(a.id).toBe(udpFlowId(l.local, { address: '192.0.2.1', port: 5060 }));
+    expect(a.remote).toEqual({ address: '192.0.2.1', port: 5060 });
+    const otherPort = l.flowTo('192.0.2.1', 5062);
+    const otherHost = l.flowTo('192.0.2.2', 5060);
+    expect(otherPort).not.toBe(a);
+    expect(otherHost).not.toBe(a);
+    expect(new Set([a.id, otherPort.id, otherHost.id]).size).toBe(3);
+  });
+
+  it('forgets the oldest addresses once full, a sixteenth of the table at a time', async () => {
+    const l = await listener();
+    const flows = [];
+    for (let i = 0; i < KNOWN_FLOWS; i++) flows.push(l.flowTo(`198.51.${100 + (i >> 12)}.${(i >> 4) & 255}`, 1024 + (i & 15)));
+    for (let i = 0; i < KNOWN_FLOWS; i += 97) expect(l.flowTo(flows[i]!.remote.address, flows[i]!.remote.port)).toBe(flows[i]);
+    l.flowTo('192.0.2.1', 5060);
+    const gone = KNOWN_FLOWS >> 4;
+    expect(l.flowTo(flows[0]!.remote.address, flows[0]!.remote.port)).not.toBe(flows[0]);
+    expect(l.flowTo(flows[gone - 1]!.remote.address, flows[gone - 1]!.remote.port)).not.toBe(flows[gone - 1]);
+    expect(l.flowTo(flows[gone + 16]!.remote.address, flows[gone + 16]!.remote.port)).toBe(flows[gone + 16]);
+    expect(l.flowTo(flows[KNOWN_FLOWS - 1]!.remote.address, flows[KNOWN_FLOWS - 1]!.remote.port)).toBe(flows[KNOWN_FLOWS - 1]);
+  });
+
+  it('takes the oldest ports of an address with more flows than that (a NAT), not all of them', async () => {
+    const l = await listener();
+    const flows = [];
+    for (let i = 0; i < KNOWN_FLOWS; i++) flows.push(l.flowTo('203.0.113.9', 1024 + i));
+    l.flowTo('192.0.2.1', 5060);
+    const gone = KNOWN_FLOWS >> 4;
+    expect(l.flowTo('203.0.113.9', 1024)).not.toBe(flows[0]);
+    expect(l.flowTo('203.0.113.9', 1024 + gone - 1)).not.toBe(flows[gone - 1]);
+    expect(l.flowTo('203.0.113.9', 1024 + gone + 1)).toBe(flows[gone + 1]);
+    expect(l.flowTo('203.0.113.9', 1024 + KNOWN_FLOWS - 1)).toBe(flows[KNOWN_FLOWS - 1]);
   });
 });
