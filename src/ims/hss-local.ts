@@ -52,11 +52,6 @@ export class LocalHss implements Hss {
     const { implicitSet: set, registration: reg } = current;
     const self = set.members.find((m) => m.impu === impu);
     if (!self) return undefined;
-    return {
-      state: reg.state,
-      ...(reg.scscf ? { scscf: reg.scscf } : {}),
-      defaultImpu: set.members[0]!.impu,
-      barred: self.barred,
-    };
+    return { state: reg.state, scscf: reg.scscf || undefined, defaultImpu: set.members[0]!.impu, barred: self.barred };
   }
 }

@@ -11,8 +11,6 @@ const SEP = ' ';
 
 /** V8 makes views (sliced and cons strings) of 13 characters and more; shorter ones are copies. */
 const SHORTEST_VIEW = 13;
-/** A character a latin1 copy cannot hold. */
-const NOT_LATIN1 = /[^\x00-\xff]/;
 
 /**
  * `s` as a plain string of its own, for keys kept as long as a transaction: a key built from a
@@ -25,7 +23,7 @@ const NOT_LATIN1 = /[^\x00-\xff]/;
  */
 export function ownString(s: string): string {
   if (s.length < SHORTEST_VIEW) return s;
-  if (NOT_LATIN1.test(s)) return (' ' + s).slice(1);
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return (' ' + s).slice(1);
   return Buffer.from(s, 'latin1').toString('latin1');
 }
 
