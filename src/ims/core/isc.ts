@@ -26,6 +26,7 @@
  * unaffected (the S-CSCF does not stay in them).
  */
 import {
+  lowerAscii,
   makeResponse,
   newTag,
   parseUri,
@@ -151,7 +152,7 @@ export class Isc {
   classify(consumed: readonly Uri[]): IscHop | undefined {
     for (const u of consumed) {
       if (u.kind !== 'sip') continue;
-      const host = u.host.toLowerCase();
+      const host = lowerAscii(u.host);
       if (host !== this.host && host !== this.returnHostName) continue;
       if (u.user === RELAY_USER) return { kind: 'relay' };
       if (u.user?.startsWith(TOKEN_PREFIX)) return { kind: 'return', token: u.user.slice(TOKEN_PREFIX.length) };
@@ -207,7 +208,7 @@ export class Isc {
    */
   relay(ctx: RequestContext): void {
     const consumed = ctx.consumedRoutes;
-    const at = consumed.findIndex((u) => u.kind === 'sip' && u.user === RELAY_USER && u.host.toLowerCase() === this.host);
+    const at = consumed.findIndex((u) => u.kind === 'sip' && u.user === RELAY_USER && lowerAscii(u.host) === this.host);
     const after = consumed.slice(at + 1).map((u) => `<${u.toString()}>`);
     if (ctx.request.method === 'INVITE') ctx.respond(100);
     ctx.forward(after.length ? { routes: after } : {}, { recordRoute: false });

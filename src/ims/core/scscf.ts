@@ -10,7 +10,7 @@
  * Request-URI diverts the request: the diverting user's originating-CDIV criteria apply, then
  * the request is routed to its new target.
  */
-import { parseUri, type ProxyService, type RequestContext, type ResponseContext, type Uri } from '../../sip/index.js';
+import { lowerAscii, parseUri, type ProxyService, type RequestContext, type ResponseContext, type Uri } from '../../sip/index.js';
 import type { RegistrationStore } from '../../storage/index.js';
 import { ifcRequestOf, nextMatch, SessionCase, DefaultHandling } from '../ifc/index.js';
 import { locate, type Hss, type LocationInfo } from '../hss.js';
@@ -245,8 +245,8 @@ export class ScscfService implements ProxyService {
 }
 
 function isOriginating(consumed: readonly Uri[], host: string): boolean {
-  const h = host.toLowerCase();
-  return consumed.some((u) => u.kind === 'sip' && u.user === ORIG_USER && u.host.toLowerCase() === h);
+  const h = lowerAscii(host);
+  return consumed.some((u) => u.kind === 'sip' && u.user === ORIG_USER && lowerAscii(u.host) === h);
 }
 
 /** The identity a Request-URI names, to tell whether an AS retargeted the request. */

@@ -150,3 +150,16 @@ function scratchBytesOf(s: string): Buffer {
 
 const QUOTED_PAIR = /\\([\s\S])/g;
 const NEEDS_ESCAPE = /(["\\])/g;
+
+/**
+ * `s` in lower case, for names compared case-insensitively (hosts, tokens, RFC 3261 §19.1.4):
+ * `s` itself when it holds no upper-case ASCII letter and nothing beyond ASCII, the usual case.
+ * V8's own toLowerCase takes a runtime call, and copies, for any string cut from a message.
+ */
+export function lowerAscii(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a) || c > 0x7f) return s.toLowerCase();
+  }
+  return s;
+}

@@ -5,6 +5,7 @@ export { NameAddr, parseNameAddr } from './name-addr.js';
 export { Via, parseVia, BRANCH_COOKIE } from './via.js';
 export { HeaderLine } from './header-line.js';
 export { canonicalName, prettyName, splitList, LIST_HEADERS } from './headers.js';
+export { lowerAscii } from './chars.js';
 export { SipMessage, SipRequest, SipResponse, isRequest, parseCSeq, type CSeq } from './message.js';
 export { serializeMessage } from './serialize.js';
 export { makeResponse, makeRequest, newBranch, newTag, randomToken, REASON_PHRASES } from './build.js';

@@ -2,6 +2,7 @@ import { makeRequest, makeResponse, newTag } from '../message/build.js';
 import type { SipRequest, SipResponse } from '../message/message.js';
 import type { Uri } from '../message/uri.js';
 import { SipParseError } from '../message/errors.js';
+import { lowerAscii } from '../message/chars.js';
 import { BRANCH_COOKIE, Via } from '../message/via.js';
 import { systemClock, type Clock } from '../clock.js';
 import type {
@@ -149,7 +150,7 @@ export class ProxyCore implements TransactionUser {
   /** True when `uri` addresses this proxy: one of its listeners, aliases or service hosts. */
   isLocal(uri: Uri): boolean {
     if (uri.kind !== 'sip') return false;
-    const host = uri.host.toLowerCase();
+    const host = lowerAscii(uri.host);
     if (this.serviceByHost.has(host) || this.localHosts.has(host)) return true;
     if (uri.port === null) {
       const dflt = uri.scheme === 'sips' || uri.transport === 'tls' ? 5061 : 5060;
@@ -159,7 +160,7 @@ export class ProxyCore implements TransactionUser {
   }
 
   private isServiceHost(uri: Uri): boolean {
-    return uri.kind === 'sip' && this.serviceByHost.has(uri.host.toLowerCase());
+    return uri.kind === 'sip' && this.serviceByHost.has(lowerAscii(uri.host));
   }
 
   // ---- TransactionUser ---------------------------------------------------------------------
@@ -293,7 +294,7 @@ export class ProxyCore implements TransactionUser {
   }
 
   private isOwnVia(v: Via): boolean {
-    return this.localHosts.has(`${v.host.toLowerCase()}:${v.port ?? 5060}`);
+    return this.localHosts.has(`${lowerAscii(v.host)}:${v.port ?? 5060}`);
   }
 
   /**
@@ -326,12 +327,12 @@ export class ProxyCore implements TransactionUser {
   private addressedService(req: SipRequest, consumed: Uri[]): { service: ProxyService | undefined; host: string } {
     for (const u of consumed) {
       if (u.kind !== 'sip') continue;
-      const s = this.serviceByHost.get(u.host.toLowerCase());
+      const s = this.serviceByHost.get(lowerAscii(u.host));
       if (s) return { service: s, host: u.host };
     }
     const uri = req.uri;
     if (uri.kind === 'sip' && !req.has('route')) {
-      const s = this.serviceByHost.get(uri.host.toLowerCase());
+      const s = this.serviceByHost.get(lowerAscii(uri.host));
       if (s) return { service: s, host: uri.host };
     }
     return { service: this.opts.defaultService, host: '' };

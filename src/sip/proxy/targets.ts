@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { Via } from '../message/via.js';
+import { lowerAscii } from '../message/chars.js';
 import type { SipUri, Uri } from '../message/uri.js';
 import type { SendTarget, TransportProtocol } from '../transport/types.js';
 
@@ -38,7 +39,7 @@ export function numericTarget(uri: Uri): SendTarget | undefined {
 
 /** Where a response goes when only its Via says (RFC 3261 §18.2.2, RFC 3581 §4). */
 export function viaTarget(via: Via): SendTarget | undefined {
-  const protocol = PROTOCOLS[via.transport.toLowerCase()];
+  const protocol = PROTOCOLS[lowerAscii(via.transport)];
   if (protocol === undefined) return undefined;
   const rport = via.rport;
   return {

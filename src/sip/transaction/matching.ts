@@ -3,6 +3,7 @@
  * transaction tables are `Map`s with O(1) lookup per message.
  */
 import type { SipRequest, SipResponse } from '../message/message.js';
+import { lowerAscii } from '../message/chars.js';
 import { sipUriEquals } from '../message/uri.js';
 import type { Via } from '../message/via.js';
 
@@ -44,7 +45,7 @@ export function responseKey(response: SipResponse): string | undefined {
 
 /** The sent-by of a Via (`host:port`, host case-folded) as §17.2.3 compares it. */
 function sentBy(via: Via): string {
-  return via.port === null ? via.host.toLowerCase() : `${via.host.toLowerCase()}:${via.port}`;
+  return via.port === null ? lowerAscii(via.host) : `${lowerAscii(via.host)}:${via.port}`;
 }
 
 /**

@@ -2,10 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { parseMessage } from '../../../src/sip/parser/parse.js';
 import { SipParseError } from '../../../src/sip/message/errors.js';
 import type { SipRequest } from '../../../src/sip/message/message.js';
-import { parseUri } from '../../../src/sip/message/uri.js';
+import { parseUri, type SipUri } from '../../../src/sip/message/uri.js';
 import { parseNameAddr } from '../../../src/sip/message/name-addr.js';
 import { parseVia } from '../../../src/sip/message/via.js';
 import { makeRequest } from '../../../src/sip/message/build.js';
+import { lowerAscii } from '../../../src/sip/message/chars.js';
+import fc from 'fast-check';
 
 const crlf = (lines: string[], body = ''): Buffer => Buffer.from(`${lines.join('\r\n')}\r\n\r\n${body}`, 'latin1');
 
@@ -108,5 +110,15 @@ describe('parser fast paths keep the strict behaviour', () => {
     u.params.set('lr');
     expect(u.toString()).toBe('sip:bob@example.com;lr');
     expect(u.clone().params.has('lr')).toBe(true);
+  });
+});
+
+describe('lowerAscii', () => {
+  it('is toLowerCase, and gives back the same string when there is nothing to change', () => {
+    const host = (parseUri('sip:alice@scscf.example.com:5060') as SipUri).host;
+    expect(lowerAscii(host)).toBe('scscf.example.com');
+    expect(lowerAscii('SCSCF.Example.COM')).toBe('scscf.example.com');
+    expect(lowerAscii('ÀB')).toBe('àb');
+    fc.assert(fc.property(fc.string({ unit: 'binary' }), (s) => lowerAscii(s) === s.toLowerCase()));
   });
 });
