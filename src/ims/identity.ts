@@ -3,7 +3,7 @@
  * (RFC 3261 §10.3 step 5), and numbers (tel URIs, or digits in a SIP URI's user part) resolved
  * to the home domain's subscribers (TS 24.229 §5.4.3.2: the S-CSCF translates tel URIs).
  */
-import { SipUri, TelUri, type Uri } from '../sip/index.js';
+import { SipUri, TelUri, lowerAscii, type Uri } from '../sip/index.js';
 
 const DIGITS_ONLY = /^\+?[0-9]+$/;
 const SEPARATORS = /[-.()]/g;
@@ -20,7 +20,7 @@ export class HomeDomain {
   /** True for a SIP URI of the home domain, and for any tel URI (numbers are ours to resolve). */
   isHome(uri: Uri): boolean {
     if (uri instanceof TelUri) return true;
-    return uri instanceof SipUri && uri.host.toLowerCase() === this.domain;
+    return uri instanceof SipUri && lowerAscii(uri.host) === this.domain;
   }
 
   /**
@@ -35,7 +35,7 @@ export class HomeDomain {
     if (!(uri instanceof SipUri)) return [];
     const aor = canonicalAor(uri);
     const user = uri.user?.replace(SEPARATORS, '');
-    if (!user || !DIGITS_ONLY.test(user) || uri.host.toLowerCase() !== this.domain) return [aor];
+    if (!user || !DIGITS_ONLY.test(user) || lowerAscii(uri.host) !== this.domain) return [aor];
     const digits = user.replace(LEADING_PLUS, '');
     return unique(aor, `sip:${digits}@${this.domain}`, `tel:+${digits}`);
   }
