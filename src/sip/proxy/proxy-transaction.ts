@@ -138,31 +138,25 @@ export class ProxyTransaction implements ClientTransactionHandler {
     response.popVia();
     let res = response;
     if (this.service?.onResponse && response.status > 100) {
-      let diverted = false;
-      const ctx: ResponseContext = {
-        response,
-        request: this.request,
-        branch: branch.index,
-        replace: (r) => {
-          res = r;
-        },
-        forward: (targets, options) => {
-          diverted = true;
-          if (response.status >= 200) {
-            branch.final = response;
-            branch.superseded = true;
-            this.core.clock.clearTimeout(branch.timerC);
-          }
-          this.start(Array.isArray(targets) ? targets : [targets], options);
-        },
-      };
+      const ctx = new BranchResponse(this, branch, response);
       this.service.onResponse(ctx);
-      if (diverted) return this.maybeDone();
+      if (ctx.diverted) return this.maybeDone();
+      res = ctx.result;
     }
     const status = res.status;
     if (status < 200) return this.provisional(branch, res);
     if (status < 300) return this.success(branch, res);
     this.branchFinal(branch, res);
+  }
+
+  /** @internal A service's {@link ResponseContext.forward}: new branches instead of this response. */
+  divert(branch: Branch, response: SipResponse, targets: ForwardTarget | ForwardTarget[], options: ForwardOptions | undefined): void {
+    if (response.status >= 200) {
+      branch.final = response;
+      branch.superseded = true;
+      this.core.clock.clearTimeout(branch.timerC);
+    }
+    this.start(Array.isArray(targets) ? targets : [targets], options);
   }
 
   private provisional(branch: Branch, res: SipResponse): void {
@@ -322,4 +316,38 @@ const RELEASED_TAGS = { toTag: 'released' };
 export function routeUri(value: string): Uri {
   const v = value.trim();
   return parseUri(v.startsWith('<') ? v.slice(1, v.indexOf('>')) : v);
+}
+
+/**
+ * What a service sees of one response of a branch: a class, not an object literal with two
+ * closures over the transaction, since one is made for every response at every hop.
+ */
+class BranchResponse implements ResponseContext {
+  /** The response the proxy goes on with: the one received unless the service replaced it. */
+  result: SipResponse;
+  /** The service started new branches instead (forward). */
+  diverted = false;
+  readonly request: SipRequest;
+
+  constructor(
+    private readonly tx: ProxyTransaction,
+    private readonly from: Branch,
+    readonly response: SipResponse,
+  ) {
+    this.result = response;
+    this.request = tx.request;
+  }
+
+  get branch(): number {
+    return this.from.index;
+  }
+
+  replace(response: SipResponse): void {
+    this.result = response;
+  }
+
+  forward(targets: ForwardTarget | ForwardTarget[], options?: ForwardOptions): void {
+    this.diverted = true;
+    this.tx.divert(this.from, this.response, targets, options);
+  }
 }
