@@ -142,11 +142,10 @@ export class UdpListener {
     const known = ports?.get(port);
     if (known !== undefined) return known;
     if (this.flowCount >= KNOWN_FLOWS) {
-      // The oldest addresses' flows, a sixteenth of the table or more, at once: deleted entries
-      // stay in a Map's table as holes until V8 rebuilds it, and finding the front steps over
-      // each, so one scan per new peer (an edge with many UEs meets new ones all the time)
-      // would cost up to the table's capacity.
-      // An address with more flows than that (a NAT, an SBC) loses its oldest ports only.
+      // The oldest sixteenth of the flows at once, by address: deleted entries stay in a Map's
+      // table as holes until V8 rebuilds it, and finding the front steps over each, so one scan
+      // per new peer (an edge with many UEs meets new ones all the time) would cost up to the
+      // table's capacity. An address holding more than that is left with its newer ports.
       let n = KNOWN_FLOWS >> 4;
       for (const [a, held] of this.flows) {
         if (held.size > n) {
