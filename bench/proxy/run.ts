@@ -14,7 +14,9 @@
  * step's SIPp files beside it).
  *
  * Environment (all optional):
- *   BENCH_TARGETS          comma list, default "tidewater,kamailio" (arguments win)
+ *   BENCH_TARGETS          comma list, default "tidewater,kamailio" (arguments win); also
+ *                          floor-relay, floor-parse, floor-edit: Node moving the same datagrams
+ *                          with no transactions (bench/proxy/floor.ts), for the floor under a proxy
  *   BENCH_CALLS            calls per step, default 10000
  *   BENCH_RATES            offered calls/s, comma list, default "500,1000,2000,3000"
  *   BENCH_WARMUP_CALLS     unmeasured calls before the steps, default 2000 (0: none), at the lowest rate
@@ -24,7 +26,7 @@
  *   BENCH_KAM_CHILDREN     Kamailio UDP workers (-n), default 1
  *   BENCH_KAM_ALLOCATOR    Kamailio memory manager, tlsf | fm | qm, default tlsf (see targets.ts)
  *   BENCH_TIDEWATER_CMD    command template for tidewater, placeholders {port} {wsPort} {route};
- *                          default: node --import tsx examples/static-proxy.ts ... (targets.ts)
+ *                          default: node dist/examples/static-proxy.js ... (targets.ts)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -38,13 +40,15 @@ import { processTree } from '../lib/proc.js';
 import { runMeasuredStep, sippVersion, SOCKET_BUFFER } from '../lib/sipp-step.js';
 import { compare, consoleTable, markdownReport, type StepResult, type TargetOutcome } from './report.js';
 import { KAMAILIO_ALLOCATORS, type KamailioAllocator } from '../lib/kamailio.js';
-import { kamailioTarget, tidewaterTarget, type Target } from './targets.js';
+import { FLOOR_TARGETS, floorTarget, kamailioTarget, tidewaterTarget, type Target } from './targets.js';
 
 const HERE = fileURLToPath(new URL('./', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const UAC_XML = join(HERE, 'call-uac.xml');
 const UAS_XML = join(HERE, 'call-uas.xml');
-const KNOWN_TARGETS = ['tidewater', 'kamailio'];
+const DEFAULT_TARGETS = ['tidewater', 'kamailio'];
+/** The default targets, then the opt-in floors (bench/proxy/floor.ts). */
+const KNOWN_TARGETS: readonly string[] = [...DEFAULT_TARGETS, ...FLOOR_TARGETS];
 const LIST_SPLIT = /[\s,]+/;
 const FILE_NAME_UNSAFE = /[:.]/g;
 
@@ -82,9 +86,9 @@ function fail(message: string): never {
 }
 
 function readConfig(argv: readonly string[]): Config {
-  const targetList = argv.length > 0 ? argv : (process.env.BENCH_TARGETS ?? KNOWN_TARGETS.join(',')).split(LIST_SPLIT);
+  const targetList = argv.length > 0 ? argv : (process.env.BENCH_TARGETS ?? DEFAULT_TARGETS.join(',')).split(LIST_SPLIT);
   const targets = targetList.filter((t) => t !== '');
-  for (const t of targets) if (!KNOWN_TARGETS.includes(t)) fail(`unknown target "${t}": expected ${KNOWN_TARGETS.join(' or ')}`);
+  for (const t of targets) if (!KNOWN_TARGETS.includes(t)) fail(`unknown target "${t}": expected one of ${KNOWN_TARGETS.join(', ')}`);
   const rates = (process.env.BENCH_RATES ?? '500,1000,2000,3000').split(LIST_SPLIT).filter((r) => r !== '').map(Number);
   if (rates.length === 0 || rates.some((r) => !Number.isInteger(r) || r < 1)) fail(`BENCH_RATES=${process.env.BENCH_RATES}: expected positive integers`);
   return {
@@ -216,7 +220,13 @@ async function main(): Promise<void> {
 
   const outcomes: TargetOutcome[] = [];
   for (const name of cfg.targets) {
-    const target = name === 'kamailio' ? await kamailioTarget(cfg.kamChildren, cfg.kamAllocator) : tidewaterTarget(cfg.tidewaterCmd);
+    const floor = FLOOR_TARGETS.find((f) => f === name);
+    const target =
+      name === 'kamailio'
+        ? await kamailioTarget(cfg.kamChildren, cfg.kamAllocator)
+        : floor !== undefined
+          ? floorTarget(floor)
+          : tidewaterTarget(cfg.tidewaterCmd);
     if (typeof target === 'string') {
       log(`${name}: not run (${target}); running the other targets alone`);
       outcomes.push({ name, description: '-', steps: [], note: `not run: ${target}` });
@@ -225,12 +235,14 @@ async function main(): Promise<void> {
     outcomes.push(await benchTarget(target, cfg, join(resultsDir, name)));
   }
 
-  const cmp = compare(outcomes);
+  // Tidewater's ratio (with its goal) first, then each floor's, when they ran.
+  const comparisons = [compare(outcomes), ...FLOOR_TARGETS.filter((f) => cfg.targets.includes(f)).map((f) => compare(outcomes, f))];
   for (const o of outcomes) {
     console.log(`\n${o.name}: ${o.description}${o.note ? `\n  ${o.note}` : ''}`);
     if (o.steps.length > 0) console.log(consoleTable(o.steps));
   }
-  console.log(`\n${cmp.line}`);
+  console.log('');
+  for (const cmp of comparisons) console.log(cmp.line);
   const header = [
     `date: ${new Date().toISOString()}`,
     `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, Linux ${release()}, node ${process.version}, SIPp ${sippVersion()}`,
@@ -238,7 +250,7 @@ async function main(): Promise<void> {
     `${cfg.calls} calls per step at ${cfg.rates.join(', ')} calls/s, warm-up ${cfg.warmupCalls} calls at ${Math.min(...cfg.rates)}/s`,
   ];
   const reportFile = join(resultsDir, 'report.md');
-  await writeFile(reportFile, markdownReport(header, outcomes, cmp));
+  await writeFile(reportFile, markdownReport(header, outcomes, ...comparisons));
   console.log(`report: ${reportFile}`);
 }
 

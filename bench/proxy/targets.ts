@@ -76,6 +76,22 @@ export const TIDEWATER_DEFAULT_CMD =
   `node --single-threaded-gc --max-semi-space-size=16 ${STATIC_PROXY} --bind 127.0.0.1 --udp-port {port} --tcp-port {port} ` +
   '--ws-port {wsPort} --route {route}';
 
+/** The opt-in floor targets: Node relaying the same datagrams with no transactions (bench/proxy/floor.ts). */
+export const FLOOR_TARGETS = ['floor-relay', 'floor-parse', 'floor-edit'] as const;
+export type FloorTarget = (typeof FLOOR_TARGETS)[number];
+
+/**
+ * bench/proxy/floor.ts in the mode its name gives, with the same V8 flags as the static proxy:
+ * what any Node program pays to move a call's datagrams, and what parsing and editing add.
+ */
+export function floorTarget(name: FloorTarget): Target {
+  const mode = name.slice('floor-'.length);
+  const cmd =
+    `node --single-threaded-gc --max-semi-space-size=16 --import tsx bench/proxy/floor.ts --mode ${mode} ` +
+    '--bind 127.0.0.1 --udp-port {port} --route {route}';
+  return { ...tidewaterProcess(cmd), name };
+}
+
 /**
  * Tidewater's static proxy, started from `template` (placeholders `{port}`, `{wsPort}`,
  * `{route}`; words split on whitespace, no shell) in the repository root. Returns the reason
@@ -86,6 +102,11 @@ export function tidewaterTarget(template: string | undefined): Target | string {
   if (template === undefined && !existsSync(`${REPO_ROOT}${STATIC_PROXY}`)) {
     return `${STATIC_PROXY} does not exist yet`;
   }
+  return tidewaterProcess(cmd);
+}
+
+/** A Node program started from the command template `cmd`, pinned and awaited as Tidewater is. */
+function tidewaterProcess(cmd: string): Target {
   return {
     name: 'tidewater',
     description: `${cmd} (node ${process.version})`,
