@@ -136,7 +136,6 @@ export function markdownReport(header: readonly string[], outcomes: readonly Tar
     parts.push('');
   }
   parts.push(
-    '',
     'CPU µs/call: on-CPU time of every thread of every target process (/proc/PID/task/*/schedstat) ' +
       'during the step, divided by the calls created. A call is INVITE/100/180/200/ACK/BYE/200 through ' +
       'the proxy (6 datagrams in, 7 out; the floor targets send no 100 Trying, so 6 out). pass = < 0.1 % failed and achieved >= 95 % of offered; ' +

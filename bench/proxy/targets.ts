@@ -68,12 +68,16 @@ export async function kamailioTarget(children: number, allocator: KamailioAlloca
   };
 }
 
+/**
+ * Node with the V8 flags of every Node target: a process pinned to one core gains nothing from
+ * V8's parallel GC threads (they compete for the same core), and a 16 MiB young generation
+ * promotes fewer short-lived call objects: the Node counterpart of running Kamailio with its
+ * tlsf allocator.
+ */
+const NODE = 'node --single-threaded-gc --max-semi-space-size=16';
+
 /** The default command line of Tidewater's static proxy, as a template. */
-export const TIDEWATER_DEFAULT_CMD =
-  // A process pinned to one core gains nothing from V8's parallel GC threads (they compete for the
-  // same core), and a 16 MiB young generation promotes fewer short-lived call objects: the Node
-  // counterpart of running Kamailio with its tlsf allocator.
-  `node --single-threaded-gc --max-semi-space-size=16 ${STATIC_PROXY} --bind 127.0.0.1 --udp-port {port} --tcp-port {port} ` +
+export const TIDEWATER_DEFAULT_CMD = `${NODE} ${STATIC_PROXY} --bind 127.0.0.1 --udp-port {port} --tcp-port {port} ` +
   '--ws-port {wsPort} --route {route}';
 
 /** The opt-in floor targets: Node relaying the same datagrams with no transactions (bench/proxy/floor.ts). */
@@ -86,10 +90,7 @@ export type FloorTarget = (typeof FLOOR_TARGETS)[number];
  */
 export function floorTarget(name: FloorTarget): Target {
   const mode = name.slice('floor-'.length);
-  const cmd =
-    `node --single-threaded-gc --max-semi-space-size=16 --import tsx bench/proxy/floor.ts --mode ${mode} ` +
-    '--bind 127.0.0.1 --udp-port {port} --route {route}';
-  return { ...tidewaterProcess(cmd), name };
+  return nodeTarget(name, `${NODE} --import tsx bench/proxy/floor.ts --mode ${mode} --bind 127.0.0.1 --udp-port {port} --route {route}`);
 }
 
 /**
@@ -102,13 +103,13 @@ export function tidewaterTarget(template: string | undefined): Target | string {
   if (template === undefined && !existsSync(`${REPO_ROOT}${STATIC_PROXY}`)) {
     return `${STATIC_PROXY} does not exist yet`;
   }
-  return tidewaterProcess(cmd);
+  return nodeTarget('tidewater', cmd);
 }
 
-/** A Node program started from the command template `cmd`, pinned and awaited as Tidewater is. */
-function tidewaterProcess(cmd: string): Target {
+/** A Node program started from the command template `cmd`, pinned to the target CPU, ready when it prints `ready`. */
+function nodeTarget(name: string, cmd: string): Target {
   return {
-    name: 'tidewater',
+    name,
     description: `${cmd} (node ${process.version})`,
     start: async (ctx) => {
       await mkdir(ctx.runDir, { recursive: true });
